@@ -239,8 +239,8 @@ type TeamsMessage struct {
 type DesiredState struct {
 	Kind   Kind `json:"kind,omitempty"`   // KindNone when nothing is in progress
 	Paused bool `json:"paused,omitempty"` // automation paused by the person: touch nothing
-	// Cause says why, for the person: "google calendar", "zoom", "alexa", "slack", "web",
-	// "working hours". Never an event title.
+	// Cause says why, for the person: "calendar", "zoom", "alexa", "slack", "web",
+	// "working hours" (an override's Origin for manual blocks). Never an event title.
 	Cause string `json:"cause,omitempty"`
 	// EventKeys are the events merged into this block (empty for overrides and working hours).
 	EventKeys []string `json:"event_keys,omitempty"`
