@@ -128,7 +128,8 @@ type Claim struct {
 }
 
 // Store is everything the service keeps. All methods are safe for concurrent use. Lookups of a
-// missing record return an error wrapping ErrNotFound.
+// missing record return an error wrapping ErrNotFound; deleting a missing record is not an
+// error. Lists of records without a stated order come in an order the caller must not rely on.
 type Store interface {
 	// Ping reports whether the store is reachable (readiness).
 	Ping(ctx context.Context) error
@@ -137,6 +138,8 @@ type Store interface {
 	// Users.
 	CreateUser(ctx context.Context, u User) error
 	GetUser(ctx context.Context, id string) (User, error)
+	// PutUser replaces an existing user; a missing one is ErrNotFound (CreateUser creates),
+	// so a worker racing DeleteUser cannot bring the user back.
 	PutUser(ctx context.Context, u User) error
 	// DeleteUser removes the user and everything stored about them: identities, connections,
 	// sync state, events, target state, overrides, activity, sessions and the due entry.
@@ -156,6 +159,7 @@ type Store interface {
 	// FindConnections returns every connection of provider with this external account ID
 	// (webhooks name the account, not our user).
 	FindConnections(ctx context.Context, provider, externalID string) ([]Connection, error)
+	// DeleteConnection removes the connection and its sync state.
 	DeleteConnection(ctx context.Context, userID, id string) error
 	// SwapCredential replaces the credential blob of a connection only if it is still old;
 	// otherwise it returns ErrConflict (someone refreshed the token meanwhile).
@@ -190,7 +194,7 @@ type Store interface {
 
 	// Activity log, capped at ActivityCap entries per person.
 	AppendActivity(ctx context.Context, userID string, a Activity) error
-	// ListActivity returns up to limit entries, newest first.
+	// ListActivity returns up to limit entries (every kept entry when limit <= 0), newest first.
 	ListActivity(ctx context.Context, userID string, limit int) ([]Activity, error)
 
 	// Sessions. GetSession of an expired session returns ErrNotFound.
@@ -198,10 +202,12 @@ type Store interface {
 	GetSession(ctx context.Context, id string) (Session, error)
 	DeleteSession(ctx context.Context, id string) error
 
-	// Due index: one due time per person (design.md section 7).
+	// Due index: one due time per person (design.md section 7), kept to the millisecond.
 	//
 	// MarkDue makes the person due at at, or earlier if they already are (a push "dirty"
-	// mark, a new override).
+	// mark, a new override). While a claim holds the person the mark does not cut the lease
+	// short (no second worker gets them before the lease ends): it is kept, and Complete
+	// applies it.
 	MarkDue(ctx context.Context, userID string, at time.Time) error
 	// ClaimDue claims up to max people due at or before now, moving each due time to
 	// now+lease so no other claim returns them before the lease ends.
@@ -210,7 +216,9 @@ type Store interface {
 	// ErrConflict.
 	ExtendLease(ctx context.Context, c Claim, until time.Time) (Claim, error)
 	// Complete ends a claim and sets the next due time. If the person was marked due
-	// meanwhile (their due time is no longer the lease), the earlier of the two stays.
+	// meanwhile, the earlier of the mark and next stays. If the lease ran out and another
+	// claim holds the person now, it changes nothing and returns ErrConflict; if the due entry
+	// was removed meanwhile (RemoveDue, DeleteUser), it stays removed.
 	Complete(ctx context.Context, c Claim, next time.Time) error
 	// NextDue returns the earliest due time, or ok=false when nobody is due ever.
 	NextDue(ctx context.Context) (at time.Time, ok bool, err error)
