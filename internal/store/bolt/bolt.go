@@ -96,6 +96,9 @@ type Store struct {
 
 var _ store.Store = (*Store)(nil)
 
+// ErrLocked means another process (usually a running service) holds the bolt file.
+var ErrLocked = errors.New("locked by another process")
+
 // Open opens (or creates) the bolt file at path, creating its directory if missing, and
 // rebuilds the in-memory due index from it. A file locked by another process is an error
 // after the lock timeout.
@@ -111,7 +114,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	}
 	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: o.lockTimeout})
 	if errors.Is(err, bolterrors.ErrTimeout) {
-		return nil, fmt.Errorf("store: bolt file %s is locked by another process: %w", path, err)
+		return nil, fmt.Errorf("store: bolt file %s is %w (is the service running?): %v", path, ErrLocked, err)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store/bolt: open %s: %w", path, err)

@@ -1,0 +1,32 @@
+# dontinterrupt: the two commands a newcomer needs are `make run` and `make test`.
+GO      ?= go
+PKGS    ?= ./...
+
+.PHONY: run build test bench lint fmt
+
+## run: start the service on the embedded store (sandbox mode when no provider credentials are set)
+run:
+	$(GO) run ./cmd/dontinterrupt
+
+## build: build the binary into bin/
+build:
+	$(GO) build -o bin/dontinterrupt ./cmd/dontinterrupt
+
+## test: vet, then every test of every package with the race detector (needs Redis on 127.0.0.1:6379; .ci/run starts one)
+test:
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+## bench: the Go benchmarks (planner, store)
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 $(PKGS)
+
+## lint: gofmt (fails on unformatted files) and go vet
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+## fmt: format every Go file
+fmt:
+	gofmt -w $$(git ls-files '*.go')

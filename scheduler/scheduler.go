@@ -1,0 +1,386 @@
+// Package scheduler keeps every person's targets equal to the planner's answer for "now"
+// (design.md section 7). Each person has one due time in the store's due index: the earliest of
+// their next timeline boundary, their next resync and any retry. Workers claim due people in
+// batches, sync their sources, plan, reconcile every target, and write the next due time. The
+// loop sleeps on a timer until the next due time or a wake-up: no minute polling.
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/dontinterrupt/dontinterrupt/internal/clock"
+	"github.com/dontinterrupt/dontinterrupt/internal/presence"
+	"github.com/dontinterrupt/dontinterrupt/internal/provider"
+	"github.com/dontinterrupt/dontinterrupt/internal/store"
+	"github.com/dontinterrupt/dontinterrupt/internal/vault"
+)
+
+// Source reads a calendar-like source for one connection.
+type Source interface {
+	// Sync brings one resource (a calendar) up to date from syncToken; an empty token, or one
+	// the provider no longer accepts, gives a full sync (Full true).
+	Sync(ctx context.Context, cred provider.Credential, resource, syncToken string, now time.Time) (SyncResult, error)
+	// Refresh renews an expiring access token.
+	Refresh(ctx context.Context, cred provider.Credential, now time.Time) (provider.Credential, error)
+}
+
+// SyncResult is what a sync found. Events carry the provider's event IDs; the scheduler sets
+// their Source.
+type SyncResult struct {
+	Full      bool
+	Events    []presence.Event
+	Deleted   []string // event IDs removed or cancelled since the token
+	NextToken string
+}
+
+// SlackAPI is what the scheduler needs of Slack.
+type SlackAPI interface {
+	Status(ctx context.Context, cred provider.Credential) (presence.SlackStatus, error)
+	SetStatus(ctx context.Context, cred provider.Credential, s presence.SlackStatus) error
+	DND(ctx context.Context, cred provider.Credential) (presence.SlackDND, error)
+	Snooze(ctx context.Context, cred provider.Credential, until, now time.Time) (time.Time, error)
+	EndSnooze(ctx context.Context, cred provider.Credential) error
+	SetAway(ctx context.Context, cred provider.Credential, away bool) error
+	Refresh(ctx context.Context, cred provider.Credential, now time.Time) (provider.Credential, error)
+}
+
+// Options tune the scheduler. Zero values take the defaults in parentheses.
+type Options struct {
+	Workers        int           // people reconciled at once (8)
+	Batch          int           // people claimed per claim (2×Workers)
+	Lease          time.Duration // claim lease (30s)
+	Horizon        time.Duration // planning horizon (36h)
+	ResyncInterval time.Duration // safety-net resync (15m)
+	// RetryBase and RetryMax bound the backoff after a provider outage (5s, 15m).
+	RetryBase, RetryMax time.Duration
+}
+
+// Deps are the scheduler's collaborators. Logger, Store, Vault and Clock are required.
+type Deps struct {
+	Logger  *slog.Logger
+	Store   store.Store
+	Vault   *vault.Vault
+	Clock   clock.Clock
+	Sources map[string]Source // by connection provider ("google")
+	Slack   SlackAPI          // nil when Slack is not configured
+	Options Options
+}
+
+// Scheduler runs the due loop.
+type Scheduler struct {
+	log     *slog.Logger
+	st      store.Store
+	vault   *vault.Vault
+	clock   clock.Clock
+	sources map[string]Source
+	slack   SlackAPI
+	opt     Options
+
+	wake chan struct{}
+
+	mu       sync.Mutex
+	failures map[string]int // consecutive failures per connection, for backoff
+}
+
+// New checks the dependencies and returns a scheduler.
+func New(d Deps) (*Scheduler, error) {
+	switch {
+	case d.Logger == nil:
+		return nil, errors.New("scheduler: a logger is required")
+	case d.Store == nil:
+		return nil, errors.New("scheduler: a store is required")
+	case d.Vault == nil:
+		return nil, errors.New("scheduler: a vault is required")
+	case d.Clock == nil:
+		return nil, errors.New("scheduler: a clock is required")
+	}
+	o := d.Options
+	if o.Workers <= 0 {
+		o.Workers = 8
+	}
+	if o.Batch <= 0 {
+		o.Batch = 2 * o.Workers
+	}
+	if o.Lease <= 0 {
+		o.Lease = 30 * time.Second
+	}
+	if o.Horizon <= 0 {
+		o.Horizon = 36 * time.Hour
+	}
+	if o.ResyncInterval <= 0 {
+		o.ResyncInterval = 15 * time.Minute
+	}
+	if o.RetryBase <= 0 {
+		o.RetryBase = 5 * time.Second
+	}
+	if o.RetryMax <= 0 {
+		o.RetryMax = 15 * time.Minute
+	}
+	return &Scheduler{
+		log: d.Logger, st: d.Store, vault: d.Vault, clock: d.Clock,
+		sources: d.Sources, slack: d.Slack, opt: o,
+		wake:     make(chan struct{}, 1),
+		failures: map[string]int{},
+	}, nil
+}
+
+// Wake marks a person due now (a new connection, an override, a push notification) and wakes
+// the loop.
+func (s *Scheduler) Wake(ctx context.Context, userID string) error {
+	if err := s.st.MarkDue(ctx, userID, s.clock.Now()); err != nil {
+		return fmt.Errorf("scheduler: mark due: %w", err)
+	}
+	s.poke()
+	return nil
+}
+
+func (s *Scheduler) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Run claims and processes due people until ctx ends, then waits for the work in progress.
+func (s *Scheduler) Run(ctx context.Context) error {
+	jobs := cron.New()
+	jobs.AddFunc("@every 1h", func() { s.maintenance(ctx) })
+	jobs.Start()
+	defer func() { <-jobs.Stop().Done() }()
+
+	sem := make(chan struct{}, s.opt.Workers)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	idle := s.clock.NewTimer(time.Hour)
+	defer idle.Stop()
+	for {
+		if ctx.Err() != nil {
+			return nil
+		}
+		now := s.clock.Now()
+		claims, err := s.st.ClaimDue(ctx, now, s.opt.Batch, s.opt.Lease)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			s.log.Error("claim due people", "err", err)
+			claims = nil
+			s.sleep(ctx, idle, time.Second)
+			continue
+		}
+		for _, c := range claims {
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				return nil
+			}
+			wg.Add(1)
+			go func(c store.Claim) {
+				defer wg.Done()
+				defer func() { <-sem }()
+				s.process(ctx, c)
+			}(c)
+		}
+		if len(claims) == s.opt.Batch {
+			continue // more may be due
+		}
+		wait := time.Hour
+		if at, ok, err := s.st.NextDue(ctx); err == nil && ok {
+			wait = at.Sub(s.clock.Now())
+		}
+		if wait > 0 {
+			s.sleep(ctx, idle, wait)
+		}
+	}
+}
+
+// sleep waits for d, a wake-up or the end of ctx.
+func (s *Scheduler) sleep(ctx context.Context, t clock.Timer, d time.Duration) {
+	if !t.Stop() {
+		select {
+		case <-t.C():
+		default:
+		}
+	}
+	t.Reset(d)
+	select {
+	case <-t.C():
+	case <-s.wake:
+	case <-ctx.Done():
+	}
+}
+
+// process runs one claimed person and completes the claim with their next due time.
+func (s *Scheduler) process(ctx context.Context, c store.Claim) {
+	next, err := s.ProcessUser(ctx, c.UserID)
+	if err != nil {
+		if errors.Is(err, store.ErrNotFound) {
+			s.st.RemoveDue(ctx, c.UserID)
+			return
+		}
+		s.log.Error("process person", "user", c.UserID, "err", err)
+		next = s.clock.Now().Add(s.opt.RetryBase)
+	}
+	if err := s.st.Complete(context.WithoutCancel(ctx), c, next); err != nil {
+		s.log.Error("complete claim", "user", c.UserID, "err", err)
+	}
+	s.poke()
+}
+
+// maintenance runs the hourly jobs: drop ended overrides.
+func (s *Scheduler) maintenance(ctx context.Context) {
+	// Ended overrides are ignored by the planner and pruned when their owner is processed;
+	// nothing else needs a periodic pass yet.
+	_ = ctx
+}
+
+// ProcessUser syncs, plans and reconciles one person now, and returns when they are next due.
+func (s *Scheduler) ProcessUser(ctx context.Context, userID string) (time.Time, error) {
+	now := s.clock.Now()
+	u, err := s.st.GetUser(ctx, userID)
+	if err != nil {
+		return time.Time{}, err
+	}
+	conns, err := s.st.ListConnections(ctx, userID)
+	if err != nil {
+		return time.Time{}, err
+	}
+	next := now.Add(s.opt.Horizon / 2)
+	earlier := func(t time.Time) {
+		if !t.IsZero() && t.Before(next) {
+			next = t
+		}
+	}
+
+	for i := range conns {
+		c := &conns[i]
+		if src, ok := s.sources[c.Provider]; ok && c.Health == store.HealthOK {
+			earlier(s.syncConnection(ctx, u, c, src, now))
+		}
+	}
+
+	events, err := s.st.ListEvents(ctx, userID, now.Add(-48*time.Hour), now.Add(s.opt.Horizon))
+	if err != nil {
+		return time.Time{}, err
+	}
+	overrides, err := s.st.ListOverrides(ctx, userID)
+	if err != nil {
+		return time.Time{}, err
+	}
+	live := overrides[:0]
+	for _, o := range overrides {
+		if !o.End.IsZero() && !o.End.After(now) {
+			s.st.DeleteOverride(ctx, userID, o.ID)
+			continue
+		}
+		live = append(live, o)
+	}
+	tl := presence.Plan(events, live, u.Rules, now, s.opt.Horizon)
+	if b, ok := tl.NextBoundary(); ok {
+		earlier(b)
+	}
+	seg := tl.Current()
+
+	for i := range conns {
+		c := &conns[i]
+		if c.Provider == "slack" && s.slack != nil && c.Health == store.HealthOK {
+			earlier(s.reconcileSlack(ctx, u, c, seg.State, now))
+		}
+	}
+	return next, nil
+}
+
+// credential opens a connection's credential, refreshing it first when it is about to expire.
+func (s *Scheduler) credential(ctx context.Context, c *store.Connection, refresh func(context.Context, provider.Credential, time.Time) (provider.Credential, error), now time.Time) (provider.Credential, error) {
+	pt, err := s.vault.Open(c.Credential, c.UserID, c.ID)
+	if err != nil {
+		return provider.Credential{}, fmt.Errorf("open credential: %w", err)
+	}
+	cred, err := provider.UnmarshalCredential(pt)
+	clear(pt)
+	if err != nil {
+		return provider.Credential{}, err
+	}
+	if cred.NeedsRefresh(now, 5*time.Minute) && refresh != nil {
+		return s.refresh(ctx, c, cred, refresh, now)
+	}
+	return cred, nil
+}
+
+// refresh renews the token and persists the result (rotated refresh tokens are single-use).
+func (s *Scheduler) refresh(ctx context.Context, c *store.Connection, cred provider.Credential, refresh func(context.Context, provider.Credential, time.Time) (provider.Credential, error), now time.Time) (provider.Credential, error) {
+	fresh, err := refresh(ctx, cred, now)
+	if err != nil {
+		return cred, err
+	}
+	pt, err := fresh.Marshal()
+	if err != nil {
+		return cred, err
+	}
+	blob, err := s.vault.Seal(pt, c.UserID, c.ID)
+	clear(pt)
+	if err != nil {
+		return cred, err
+	}
+	if err := s.st.SwapCredential(ctx, c.UserID, c.ID, c.Credential, blob); err != nil {
+		return cred, fmt.Errorf("store refreshed token: %w", err)
+	}
+	c.Credential = blob
+	s.activity(ctx, c.UserID, store.Activity{At: now, Kind: "token", Target: c.Provider, Outcome: "refreshed"})
+	return fresh, nil
+}
+
+// broken marks a connection broken after the provider said the grant is gone.
+func (s *Scheduler) broken(ctx context.Context, c *store.Connection, reason string, now time.Time) {
+	c.Health, c.HealthReason, c.Updated = store.HealthBroken, reason, now
+	if err := s.st.PutConnection(ctx, *c); err != nil {
+		s.log.Error("mark connection broken", "user", c.UserID, "connection", c.ID, "err", err)
+	}
+	s.log.Warn("connection broken: the person must reconnect", "user", c.UserID, "connection", c.ID, "provider", c.Provider, "reason", reason)
+	s.activity(ctx, c.UserID, store.Activity{At: now, Kind: "connection", Target: c.Provider, Outcome: "broken", Reason: "reconnect needed (" + reason + ")"})
+}
+
+// retryAt decides when to try a connection again after err, and records why.
+func (s *Scheduler) retryAt(ctx context.Context, c *store.Connection, kind, target string, err error, now time.Time) time.Time {
+	if reason, ok := provider.RevokedReason(err); ok {
+		s.broken(ctx, c, reason, now)
+		return time.Time{}
+	}
+	if d, ok := provider.RetryAfter(err); ok {
+		if d < time.Second {
+			d = time.Second
+		}
+		s.activity(ctx, c.UserID, store.Activity{At: now, Kind: kind, Target: target, Outcome: "rate_limited", Reason: fmt.Sprintf("rate limited, retrying after %s", d.Round(time.Second))})
+		return now.Add(d)
+	}
+	s.mu.Lock()
+	s.failures[c.ID]++
+	n := s.failures[c.ID]
+	s.mu.Unlock()
+	d := s.opt.RetryBase << min(n-1, 16)
+	if d > s.opt.RetryMax || d <= 0 {
+		d = s.opt.RetryMax
+	}
+	s.log.Warn("provider call failed; retrying", "user", c.UserID, "connection", c.ID, "target", target, "retry_in", d, "err", err)
+	s.activity(ctx, c.UserID, store.Activity{At: now, Kind: kind, Target: target, Outcome: "error", Reason: fmt.Sprintf("provider error, retrying in %s", d)})
+	return now.Add(d)
+}
+
+func (s *Scheduler) succeeded(connID string) {
+	s.mu.Lock()
+	delete(s.failures, connID)
+	s.mu.Unlock()
+}
+
+func (s *Scheduler) activity(ctx context.Context, userID string, a store.Activity) {
+	if err := s.st.AppendActivity(ctx, userID, a); err != nil {
+		s.log.Error("append activity", "user", userID, "err", err)
+	}
+}

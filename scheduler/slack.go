@@ -1,0 +1,314 @@
+package scheduler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/dontinterrupt/dontinterrupt/internal/presence"
+	"github.com/dontinterrupt/dontinterrupt/internal/provider"
+	"github.com/dontinterrupt/dontinterrupt/internal/store"
+)
+
+// Target names in the store, per Slack connection: "slack:status:" + connection ID, and so on.
+const (
+	targetSlackStatus   = "slack:status"
+	targetSlackDND      = "slack:dnd"
+	targetSlackPresence = "slack:presence"
+)
+
+// slackWritten is what we last wrote to one Slack target (the store's TargetState.Written).
+type slackWritten struct {
+	Status presence.SlackStatus `json:"status,omitzero"`
+	// Skipped is the desired status we did not write because the person had set their own:
+	// remembered so the next reconcile of the same block does not read Slack again.
+	Skipped presence.SlackStatus `json:"skipped,omitzero"`
+	DND     presence.SlackDND    `json:"dnd,omitzero"`
+	Away    bool                 `json:"away,omitempty"`
+	Kind    presence.Kind        `json:"kind,omitempty"`
+}
+
+// slackReconciler reconciles one Slack connection of one person.
+type slackReconciler struct {
+	s    *Scheduler
+	u    store.User
+	c    *store.Connection
+	cred provider.Credential
+	now  time.Time
+}
+
+// reconcileSlack makes the connection's status, DND and presence match want, writing only what
+// differs from what we last wrote; it returns when it needs to run again (a retry), or zero.
+func (s *Scheduler) reconcileSlack(ctx context.Context, u store.User, c *store.Connection, want presence.DesiredState, now time.Time) time.Time {
+	cred, err := s.credential(ctx, c, s.slack.Refresh, now)
+	if err != nil {
+		return s.retryAt(ctx, c, string(want.Kind), "slack", err, now)
+	}
+	r := &slackReconciler{s: s, u: u, c: c, cred: cred, now: now}
+	if want.Paused {
+		return time.Time{} // automation paused: touch nothing
+	}
+	var retry time.Time
+	for _, step := range []struct {
+		target string
+		fn     func(context.Context, presence.DesiredState, *store.TargetState) error
+	}{
+		{targetSlackStatus, r.status},
+		{targetSlackDND, r.dnd},
+		{targetSlackPresence, r.presence},
+	} {
+		key := step.target + ":" + c.ID
+		ts, err := s.st.GetTargetState(ctx, u.ID, key)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Error("read target state", "user", u.ID, "target", key, "err", err)
+			continue
+		}
+		ts.UserID, ts.Target = u.ID, key
+		before := string(ts.Written) + string(ts.Replaced)
+		err = r.withRetryOnExpiry(ctx, func() error { return step.fn(ctx, want, &ts) })
+		if after := string(ts.Written) + string(ts.Replaced); after != before {
+			ts.WrittenAt = now
+			if perr := s.st.PutTargetState(ctx, ts); perr != nil {
+				s.log.Error("store target state", "user", u.ID, "target", key, "err", perr)
+			}
+		}
+		if err != nil {
+			t := s.retryAt(ctx, c, string(want.Kind), step.target, err, now)
+			if c.Health != store.HealthOK {
+				return time.Time{}
+			}
+			if retry.IsZero() || t.Before(retry) {
+				retry = t
+			}
+			continue
+		}
+		s.succeeded(c.ID)
+	}
+	return retry
+}
+
+// withRetryOnExpiry runs fn, and once more after a token refresh if Slack says the token expired.
+func (r *slackReconciler) withRetryOnExpiry(ctx context.Context, fn func() error) error {
+	err := fn()
+	if reason, ok := provider.RevokedReason(err); ok && reason == "token_expired" && r.cred.RefreshToken != "" {
+		cred, rerr := r.s.refresh(ctx, r.c, r.cred, r.s.slack.Refresh, r.now)
+		if rerr != nil {
+			return rerr
+		}
+		r.cred = cred
+		return fn()
+	}
+	return err
+}
+
+func decodeWritten(ts *store.TargetState) slackWritten {
+	var w slackWritten
+	if len(ts.Written) > 0 {
+		json.Unmarshal(ts.Written, &w)
+	}
+	return w
+}
+
+func encodeWritten(ts *store.TargetState, w slackWritten) {
+	b, _ := json.Marshal(w)
+	ts.Written = b
+}
+
+func sameStatus(a, b presence.SlackStatus) bool {
+	return a.Text == b.Text && a.Emoji == b.Emoji && a.Expiration.Equal(b.Expiration)
+}
+
+func sameShown(a, b presence.SlackStatus) bool { return a.Text == b.Text && a.Emoji == b.Emoji }
+
+// expired reports whether a status with this expiration has been cleared by Slack by now.
+func expired(s presence.SlackStatus, now time.Time) bool {
+	return !s.Expiration.IsZero() && !s.Expiration.After(now)
+}
+
+// status reconciles the custom status. Rules:
+//   - write only what differs from what we last wrote;
+//   - before replacing a status, read it: a status that is not ours was set by the person and
+//     is left alone when their rule says so (and the activity log says why);
+//   - when our block ends and we had replaced the person's status, restore it with its
+//     original expiration if it has not expired;
+//   - at a block's normal end write nothing: the expiration we set clears it.
+func (r *slackReconciler) status(ctx context.Context, want presence.DesiredState, ts *store.TargetState) error {
+	w := decodeWritten(ts)
+	d := want.SlackStatus
+	ours := w.Status
+	if expired(ours, r.now) {
+		ours = presence.SlackStatus{}
+	}
+	if !d.IsZero() {
+		if sameStatus(d, ours) || sameStatus(d, w.Skipped) {
+			return nil
+		}
+		cur, err := r.s.slack.Status(ctx, r.cred)
+		if err != nil {
+			return err
+		}
+		mine := !ours.IsZero() && sameShown(cur, ours)
+		if !cur.IsZero() && !mine {
+			if r.u.Rules.LeaveOwnStatus {
+				w.Skipped, w.Status, w.Kind = d, presence.SlackStatus{}, want.Kind
+				encodeWritten(ts, w)
+				r.s.activity(ctx, r.u.ID, store.Activity{At: r.now, Kind: string(want.Kind), Target: targetSlackStatus, Outcome: "skipped", Reason: "left your own status"})
+				return nil
+			}
+			sealed, err := r.sealReplaced(cur)
+			if err != nil {
+				return err
+			}
+			ts.Replaced = sealed
+		}
+		if err := r.s.slack.SetStatus(ctx, r.cred, d); err != nil {
+			return err
+		}
+		w.Status, w.Skipped, w.Kind = d, presence.SlackStatus{}, want.Kind
+		encodeWritten(ts, w)
+		r.s.activity(ctx, r.u.ID, store.Activity{At: r.now, Kind: string(want.Kind), Target: targetSlackStatus, Outcome: "set", Reason: "from " + want.Cause})
+		return nil
+	}
+
+	// Nothing wanted: undo ours, restore theirs.
+	hadSkip := !w.Skipped.IsZero()
+	if ours.IsZero() && len(ts.Replaced) == 0 {
+		if hadSkip || !w.Status.IsZero() {
+			encodeWritten(ts, slackWritten{})
+		}
+		return nil
+	}
+	var cur presence.SlackStatus
+	if !ours.IsZero() || len(ts.Replaced) > 0 {
+		var err error
+		if cur, err = r.s.slack.Status(ctx, r.cred); err != nil {
+			return err
+		}
+	}
+	stillOurs := !ours.IsZero() && sameShown(cur, ours)
+	if !ours.IsZero() && !stillOurs {
+		// The person changed it meanwhile: theirs now, and nothing to restore over it.
+		ts.Replaced = nil
+		encodeWritten(ts, slackWritten{})
+		return nil
+	}
+	restore, hasRestore, err := r.openReplaced(ts.Replaced)
+	if err != nil {
+		r.s.log.Warn("cannot open the replaced status; not restoring it", "user", r.u.ID, "err", err)
+	}
+	if hasRestore && expired(restore, r.now) {
+		hasRestore = false
+	}
+	switch {
+	case hasRestore && (stillOurs || cur.IsZero()):
+		if err := r.s.slack.SetStatus(ctx, r.cred, restore); err != nil {
+			return err
+		}
+		r.s.activity(ctx, r.u.ID, store.Activity{At: r.now, Kind: string(w.Kind), Target: targetSlackStatus, Outcome: "restored", Reason: "your own status, as before"})
+	case stillOurs:
+		if err := r.s.slack.SetStatus(ctx, r.cred, presence.SlackStatus{}); err != nil {
+			return err
+		}
+		r.s.activity(ctx, r.u.ID, store.Activity{At: r.now, Kind: string(w.Kind), Target: targetSlackStatus, Outcome: "cleared", Reason: "block ended early"})
+	}
+	ts.Replaced = nil
+	encodeWritten(ts, slackWritten{})
+	return nil
+}
+
+// replacedStatus is the person's own status we replaced, sealed by the vault.
+type replacedStatus struct {
+	Text       string    `json:"text"`
+	Emoji      string    `json:"emoji"`
+	Expiration time.Time `json:"expiration,omitzero"`
+}
+
+func (r *slackReconciler) sealReplaced(s presence.SlackStatus) ([]byte, error) {
+	b, _ := json.Marshal(replacedStatus{Text: s.Text, Emoji: s.Emoji, Expiration: s.Expiration})
+	return r.s.vault.Seal(b, r.u.ID, r.c.ID, "replaced-status")
+}
+
+func (r *slackReconciler) openReplaced(blob []byte) (presence.SlackStatus, bool, error) {
+	if len(blob) == 0 {
+		return presence.SlackStatus{}, false, nil
+	}
+	b, err := r.s.vault.Open(blob, r.u.ID, r.c.ID, "replaced-status")
+	if err != nil {
+		return presence.SlackStatus{}, false, err
+	}
+	var rs replacedStatus
+	if err := json.Unmarshal(b, &rs); err != nil {
+		return presence.SlackStatus{}, false, err
+	}
+	return presence.SlackStatus{Text: rs.Text, Emoji: rs.Emoji, Expiration: rs.Expiration}, true, nil
+}
+
+// dnd reconciles the Do Not Disturb snooze: start one when wanted (unless the person's own
+// snooze already covers the time), and end only a snooze we started.
+func (r *slackReconciler) dnd(ctx context.Context, want presence.DesiredState, ts *store.TargetState) error {
+	w := decodeWritten(ts)
+	d := want.SlackDND
+	ours := w.DND
+	if ours.On && !ours.Until.After(r.now) {
+		ours = presence.SlackDND{}
+	}
+	if d.On {
+		// Ours already runs to (about) the wanted end: Slack rounds to minutes.
+		if ours.On && !ours.Until.Before(d.Until.Add(-time.Minute)) && !ours.Until.After(d.Until.Add(time.Minute)) {
+			return nil
+		}
+		cur, err := r.s.slack.DND(ctx, r.cred)
+		if err != nil {
+			return err
+		}
+		if cur.On && (!ours.On || !cur.Until.Equal(ours.Until)) && !cur.Until.Before(d.Until) {
+			// The person's own snooze already covers the block: leave it.
+			encodeWritten(ts, slackWritten{Kind: want.Kind})
+			return nil
+		}
+		end, err := r.s.slack.Snooze(ctx, r.cred, d.Until, r.now)
+		if err != nil {
+			return err
+		}
+		encodeWritten(ts, slackWritten{DND: presence.SlackDND{On: true, Until: end}, Kind: want.Kind})
+		r.s.activity(ctx, r.u.ID, store.Activity{At: r.now, Kind: string(want.Kind), Target: targetSlackDND, Outcome: "set", Reason: "from " + want.Cause})
+		return nil
+	}
+	if !ours.On {
+		if w.DND.On {
+			encodeWritten(ts, slackWritten{})
+		}
+		return nil
+	}
+	cur, err := r.s.slack.DND(ctx, r.cred)
+	if err != nil {
+		return err
+	}
+	if cur.On && cur.Until.Equal(ours.Until) {
+		if err := r.s.slack.EndSnooze(ctx, r.cred); err != nil {
+			return err
+		}
+		r.s.activity(ctx, r.u.ID, store.Activity{At: r.now, Kind: string(w.Kind), Target: targetSlackDND, Outcome: "cleared", Reason: "block ended early"})
+	}
+	encodeWritten(ts, slackWritten{})
+	return nil
+}
+
+// presence reconciles away/auto presence.
+func (r *slackReconciler) presence(ctx context.Context, want presence.DesiredState, ts *store.TargetState) error {
+	w := decodeWritten(ts)
+	if want.SlackPresence.Away == w.Away {
+		return nil
+	}
+	if err := r.s.slack.SetAway(ctx, r.cred, want.SlackPresence.Away); err != nil {
+		return err
+	}
+	outcome, kind := "set", want.Kind
+	if !want.SlackPresence.Away {
+		outcome, kind = "cleared", w.Kind
+	}
+	encodeWritten(ts, slackWritten{Away: want.SlackPresence.Away, Kind: want.Kind})
+	r.s.activity(ctx, r.u.ID, store.Activity{At: r.now, Kind: string(kind), Target: targetSlackPresence, Outcome: outcome})
+	return nil
+}
