@@ -25,8 +25,9 @@ import (
 // Source reads a calendar-like source for one connection.
 type Source interface {
 	// Sync brings one resource (a calendar) up to date from syncToken; an empty token, or one
-	// the provider no longer accepts, gives a full sync (Full true).
-	Sync(ctx context.Context, cred provider.Credential, resource, syncToken string, now time.Time) (SyncResult, error)
+	// the provider no longer accepts, gives a full sync (Full true). titleEmoji asks for the
+	// leading emoji of titles (the person's rule); titles themselves are never kept.
+	Sync(ctx context.Context, cred provider.Credential, resource, syncToken string, now time.Time, titleEmoji bool) (SyncResult, error)
 	// Refresh renews an expiring access token.
 	Refresh(ctx context.Context, cred provider.Credential, now time.Time) (provider.Credential, error)
 }

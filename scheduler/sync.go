@@ -48,7 +48,7 @@ func (s *Scheduler) syncConnection(ctx context.Context, u store.User, c *store.C
 		source := c.ID + "/" + res
 		res0 := ss
 		res0.ConnectionID, res0.Resource = c.ID, res
-		result, err := src.Sync(ctx, *cred, res, ss.Token, now)
+		result, err := src.Sync(ctx, *cred, res, ss.Token, now, u.Rules.TitleEmoji)
 		if err != nil {
 			t := s.retryAt(ctx, c, "sync", c.Provider, err, now)
 			if c.Health != store.HealthOK {

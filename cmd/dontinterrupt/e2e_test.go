@@ -1,0 +1,317 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+
+	"github.com/dontinterrupt/dontinterrupt/integrations/google/googlefake"
+	"github.com/dontinterrupt/dontinterrupt/integrations/slack/slackfake"
+)
+
+// e2eWorld is the service under test, started through run on a free port, with Google and
+// Slack fakes the test can drive and inspect.
+type e2eWorld struct {
+	t      *testing.T
+	google *googlefake.Server
+	slack  *slackfake.Server
+	client *http.Client // follows redirects, keeps cookies; "http://di.test" reaches the service
+	logs   *syncBuffer
+	stop   func() error
+	env    map[string]string
+}
+
+const publicHost = "di.test"
+const slackUser = "U0001"
+
+// testRedisURL returns the Redis database the e2e test may flush, or skips.
+func testRedisURL(t *testing.T) string {
+	u := os.Getenv("DI_TEST_REDIS_URL")
+	if u == "" {
+		u = "redis://127.0.0.1:6379/14"
+	} else {
+		// Use the database after the contract suite's, so the two never flush each other.
+		pu, err := url.Parse(u)
+		if err == nil {
+			n, _ := strconv.Atoi(strings.Trim(pu.Path, "/"))
+			pu.Path = "/" + strconv.Itoa((n+1)%16)
+			u = pu.String()
+		}
+	}
+	opt, err := goredis.ParseURL(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc := goredis.NewClient(opt)
+	defer rc.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	if err := rc.Ping(ctx).Err(); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("no Redis at %s (CI requires one): %v", u, err)
+		}
+		t.Skipf("no Redis at %s, skipping the Redis run: %v", u, err)
+	}
+	if err := rc.FlushDB(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+func newWorld(t *testing.T, storeKind string) *e2eWorld {
+	t.Helper()
+	w := &e2eWorld{t: t}
+	w.google = googlefake.New(googlefake.Options{AutoApprove: true})
+	gs := httptest.NewServer(w.google)
+	t.Cleanup(gs.Close)
+	w.google.SetBaseURL(gs.URL)
+	w.slack = slackfake.New(slackfake.Options{TokenRotation: true})
+	ss := httptest.NewServer(w.slack)
+	t.Cleanup(ss.Close)
+	w.slack.SetBaseURL(ss.URL)
+	w.slack.AutoApprove(slackUser)
+
+	dir := t.TempDir()
+	w.env = map[string]string{
+		"DI_ADDR":              "127.0.0.1:0",
+		"DI_PUBLIC_URL":        "http://" + publicHost,
+		"DI_SANDBOX":           "off",
+		"DI_LOG_LEVEL":         "debug",
+		"DI_KEYSET_FILE":       filepath.Join(dir, "keyset.json"),
+		"GOOGLE_CLIENT_ID":     w.google.ClientID(),
+		"GOOGLE_CLIENT_SECRET": w.google.ClientSecret(),
+		"GOOGLE_ISSUER_URL":    gs.URL,
+		"GOOGLE_API_URL":       gs.URL + "/",
+		"SLACK_CLIENT_ID":      w.slack.ClientID(),
+		"SLACK_CLIENT_SECRET":  w.slack.ClientSecret(),
+		"SLACK_SIGNING_SECRET": "e2e-signing-secret",
+		"SLACK_BASE_URL":       ss.URL,
+	}
+	switch storeKind {
+	case "bolt":
+		w.env["DI_STORE"] = "bolt:" + filepath.Join(dir, "di.db")
+	case "redis":
+		w.env["DI_STORE"] = testRedisURL(t)
+	}
+	if storeKind == "redis" {
+		// The keyset must exist in Redis mode.
+		var out strings.Builder
+		if err := run(t.Context(), []string{"di", "keys", "generate"}, envOf(w.env), &out, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+	}
+	base, stop, logs := startService(t, w.env)
+	w.stop, w.logs = stop, logs
+	addr := strings.TrimPrefix(base, "http://")
+	jar, _ := cookiejar.New(nil)
+	dialer := &net.Dialer{}
+	w.client = &http.Client{
+		Jar:     jar,
+		Timeout: 20 * time.Second,
+		Transport: &http.Transport{DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
+			if host, _, _ := net.SplitHostPort(a); host == publicHost {
+				a = addr
+			}
+			return dialer.DialContext(ctx, network, a)
+		}},
+	}
+	return w
+}
+
+// get fetches a page of the service (or a followed redirect) and returns status and body.
+func (w *e2eWorld) get(path string) (int, string) {
+	w.t.Helper()
+	resp, err := w.client.Get("http://" + publicHost + path)
+	if err != nil {
+		w.t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+func (w *e2eWorld) signInAndConnect() {
+	w.t.Helper()
+	if code, body := w.get("/signin/google"); code != 200 || !strings.Contains(body, "Your dashboard") {
+		w.t.Fatalf("sign in: %d\n%s", code, body)
+	}
+	if code, body := w.get("/connect/slack"); code != 200 || !strings.Contains(body, "conn-slack") {
+		w.t.Fatalf("connect slack: %d\n%s", code, body)
+	}
+}
+
+func (w *e2eWorld) connectGoogle() {
+	w.t.Helper()
+	if code, body := w.get("/connect/google"); code != 200 || !strings.Contains(body, "conn-google") {
+		w.t.Fatalf("connect google: %d\n%s", code, body)
+	}
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func (w *e2eWorld) waitFor(what string, d time.Duration, cond func() bool) {
+	w.t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			w.t.Fatalf("timed out waiting for %s\nservice log:\n%s", what, w.logs)
+		}
+		select {
+		case <-time.After(20 * time.Millisecond):
+		case <-w.t.Context().Done():
+			w.t.Fatal("test ended")
+		}
+	}
+}
+
+func profileSets(s *slackfake.Server) []slackfake.Call {
+	var out []slackfake.Call
+	for _, c := range s.CallsTo("users.profile.set") {
+		if c.Error == "" && c.Status == 200 {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func profileOf(t *testing.T, c slackfake.Call) (text, emoji string, exp int64) {
+	t.Helper()
+	var p struct {
+		Text  string `json:"status_text"`
+		Emoji string `json:"status_emoji"`
+		Exp   int64  `json:"status_expiration"`
+	}
+	if err := json.Unmarshal([]byte(c.Params.Get("profile")), &p); err != nil {
+		t.Fatalf("profile param %q: %v", c.Params.Get("profile"), err)
+	}
+	return p.Text, p.Emoji, p.Exp
+}
+
+const secretTitle = "Quarterly planning with Ada Lovelace"
+
+// TestEndToEndMeetingSetsSlackStatus walks the real redirects against the fakes, then shows a
+// Google Calendar event setting the Slack status at its start, with the event end as
+// expiration, and no write at the end. It runs on bolt and on Redis.
+func TestEndToEndMeetingSetsSlackStatus(t *testing.T) {
+	for _, kind := range []string{"bolt", "redis"} {
+		t.Run(kind, func(t *testing.T) {
+			w := newWorld(t, kind)
+			w.signInAndConnect()
+
+			start := time.Now().Add(2 * time.Second).Truncate(time.Second).Add(time.Second)
+			end := start.Add(3 * time.Second)
+			w.google.AddEvent(googlefake.DefaultSub, "primary", googlefake.Event{Summary: secretTitle, Start: start, End: end})
+			w.google.AddEvent(googlefake.DefaultSub, "primary", googlefake.Event{Summary: "Declined thing", Start: start, End: end.Add(time.Hour),
+				Attendees: []googlefake.Attendee{{Email: "ada@sandbox.invalid", Self: true, ResponseStatus: "declined"}, {Email: "bob@sandbox.invalid"}}})
+			w.google.AddEvent(googlefake.DefaultSub, "primary", googlefake.Event{Summary: "Free thing", Start: start, End: end.Add(2 * time.Hour), Transparency: "transparent"})
+			w.google.AddEvent(googlefake.DefaultSub, "primary", googlefake.Event{Summary: "Cancelled thing", Start: start, End: end.Add(3 * time.Hour), Status: "cancelled"})
+			w.connectGoogle()
+
+			w.waitFor("the status write at the start", 15*time.Second, func() bool { return len(profileSets(w.slack)) >= 1 })
+			sets := profileSets(w.slack)
+			text, emoji, exp := profileOf(t, sets[0])
+			if text != "In a meeting" || emoji != ":spiral_calendar_pad:" {
+				t.Errorf("status = %q %q, want the meeting rule's text and emoji", text, emoji)
+			}
+			if exp != end.Unix() {
+				t.Errorf("status_expiration = %d, want the event end %d (declined/free/cancelled events must not extend it)", exp, end.Unix())
+			}
+			lag := sets[0].Time.Sub(start)
+			t.Logf("boundary lag: %v", lag)
+			if lag < 0 || lag > time.Second {
+				t.Errorf("status written %v after the start, want within [0, 1s]", lag)
+			}
+
+			// After the end: the expiration cleared it; we wrote nothing more.
+			w.waitFor("the status to clear at the end", 15*time.Second, func() bool { return w.slack.Status(slackUser).Text == "" && time.Now().After(end.Add(1500*time.Millisecond)) })
+			if n := len(profileSets(w.slack)); n != 1 {
+				t.Errorf("users.profile.set called %d times, want exactly 1 (no write at the end)", n)
+			}
+			if err := w.stop(); err != nil {
+				t.Fatalf("stop: %v", err)
+			}
+			w.scanForSecrets(kind)
+		})
+	}
+}
+
+// scanForSecrets checks every byte of the store and of the debug log for tokens, secrets,
+// e-mail addresses and event titles.
+func (w *e2eWorld) scanForSecrets(kind string) {
+	t := w.t
+	var stored []byte
+	switch kind {
+	case "bolt":
+		b, err := os.ReadFile(strings.TrimPrefix(w.env["DI_STORE"], "bolt:"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stored = b
+	case "redis":
+		opt, _ := goredis.ParseURL(w.env["DI_STORE"])
+		rc := goredis.NewClient(opt)
+		defer rc.Close()
+		keys, err := rc.Keys(t.Context(), "*").Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := t.Context()
+		for _, k := range keys {
+			stored = append(stored, k...)
+			var vals []string
+			switch rc.Type(ctx, k).Val() {
+			case "string":
+				vals = []string{rc.Get(ctx, k).Val()}
+			case "hash":
+				for f, v := range rc.HGetAll(ctx, k).Val() {
+					vals = append(vals, f, v)
+				}
+			case "list":
+				vals = rc.LRange(ctx, k, 0, -1).Val()
+			case "set":
+				vals = rc.SMembers(ctx, k).Val()
+			case "zset":
+				vals = rc.ZRange(ctx, k, 0, -1).Val()
+			default:
+				t.Errorf("key %q of an unexpected type", k)
+			}
+			for _, v := range vals {
+				stored = append(stored, v...)
+			}
+		}
+	}
+	logs := w.logs.String()
+	forbidden := map[string]string{
+		"google client secret": w.google.ClientSecret(),
+		"slack client secret":  w.slack.ClientSecret(),
+		"signing secret":       "e2e-signing-secret",
+		"e-mail address":       "@sandbox.invalid",
+		"event title":          secretTitle,
+		"slack user token":     "xoxp-",
+		"slack refresh token":  "xoxe-1-",
+		"bearer header":        "Bearer ",
+	}
+	for what, s := range forbidden {
+		if strings.Contains(string(stored), s) {
+			t.Errorf("the %s store holds a %s (%q)", kind, what, s)
+		}
+		if strings.Contains(logs, s) {
+			t.Errorf("the debug log holds a %s (%q)", what, s)
+		}
+	}
+	if len(stored) == 0 || !strings.Contains(logs, "level=DEBUG") {
+		t.Fatalf("nothing to scan (store %d bytes); log:\n%s", len(stored), logs)
+	}
+}

@@ -1,0 +1,354 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"golang.org/x/oauth2"
+
+	"github.com/dontinterrupt/dontinterrupt/integrations/google"
+	slackint "github.com/dontinterrupt/dontinterrupt/integrations/slack"
+	"github.com/dontinterrupt/dontinterrupt/internal/presence"
+	"github.com/dontinterrupt/dontinterrupt/internal/provider"
+	"github.com/dontinterrupt/dontinterrupt/internal/store"
+)
+
+// GoogleClient is what the web needs of Google.
+type GoogleClient interface {
+	SignInURL(ctx context.Context, state, nonce, verifier string) (string, error)
+	FinishSignIn(ctx context.Context, code, verifier, nonce string) (string, error)
+	ConnectURL(ctx context.Context, state, nonce, verifier string) (string, error)
+	FinishConnect(ctx context.Context, code, verifier, nonce string, now time.Time) (google.Connect, error)
+	Revoke(ctx context.Context, cred provider.Credential) error
+}
+
+// SlackClient is what the web needs of Slack.
+type SlackClient interface {
+	AuthCodeURL(state string) string
+	Exchange(ctx context.Context, code string, now time.Time) (slackint.Install, error)
+	Revoke(ctx context.Context, cred provider.Credential) error
+}
+
+// signInProviders and connectProviders are the route contract's provider names.
+var (
+	signInProviders  = []string{"google", "microsoft", "slack"}
+	connectProviders = []string{"google", "outlook", "zoom", "slack", "teams"}
+)
+
+// handleSignIn starts "sign in with {provider}".
+func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
+	p := r.PathValue("provider")
+	if !slices.Contains(signInProviders, p) {
+		s.errorPage(w, r, http.StatusNotFound, "Unknown sign-in provider", fmt.Sprintf("There is no sign-in with %q. You can sign in with Google, Microsoft or Slack.", p))
+		return
+	}
+	if p != "google" || s.google == nil {
+		s.errorPage(w, r, http.StatusNotFound, "Sign-in not available", "The operator has not configured sign-in with "+title(p)+" on this server.")
+		return
+	}
+	sess, err := s.ensureSession(w, r)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	f := flow{Kind: "signin", Provider: p, Nonce: randomToken(24), Verifier: oauth2.GenerateVerifier()}
+	state, err := s.startFlow(r.Context(), &sess, f)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	u, err := s.google.SignInURL(r.Context(), state, f.Nonce, f.Verifier)
+	if err != nil {
+		s.providerError(w, r, "Google", err)
+		return
+	}
+	http.Redirect(w, r, u, http.StatusFound)
+}
+
+// callbackFlow checks a callback's state and code and returns its flow. It answers the error
+// page itself and returns ok=false when something is wrong.
+func (s *Server) callbackFlow(w http.ResponseWriter, r *http.Request, kind, p string) (store.Session, flow, string, bool) {
+	q := r.URL.Query()
+	if e := q.Get("error"); e != "" {
+		msg := "The provider did not complete the request (" + shortCode(e) + ")."
+		if e == "access_denied" {
+			msg = "You cancelled at " + title(p) + ". Nothing was changed."
+		}
+		s.errorPage(w, r, http.StatusBadRequest, "Not completed", msg+" You can start again from the home page.")
+		return store.Session{}, flow{}, "", false
+	}
+	sess := s.session(r)
+	f, ok := s.takeFlow(r.Context(), &sess, q.Get("state"))
+	if !ok || f.Kind != kind || f.Provider != p {
+		s.errorPage(w, r, http.StatusBadRequest, "This link has expired or was not started here",
+			"The sign-in or connection could not be matched to one you started in this browser (wrong or expired state). Nothing was stored. Please start again from the home page.")
+		return store.Session{}, flow{}, "", false
+	}
+	code := q.Get("code")
+	if code == "" {
+		s.errorPage(w, r, http.StatusBadRequest, "Missing authorization code",
+			"The provider came back without an authorization code. Nothing was stored. Please start again from the home page.")
+		return store.Session{}, flow{}, "", false
+	}
+	return sess, f, code, true
+}
+
+// handleSignInCallback finishes a sign-in: finds or creates the user of this identity.
+func (s *Server) handleSignInCallback(w http.ResponseWriter, r *http.Request) {
+	p := r.PathValue("provider")
+	if !slices.Contains(signInProviders, p) || p != "google" || s.google == nil {
+		s.errorPage(w, r, http.StatusNotFound, "Unknown sign-in provider", fmt.Sprintf("There is no sign-in with %q here.", p))
+		return
+	}
+	sess, f, code, ok := s.callbackFlow(w, r, "signin", p)
+	if !ok {
+		return
+	}
+	subject, err := s.google.FinishSignIn(r.Context(), code, f.Verifier, f.Nonce)
+	if err != nil {
+		s.log.Warn("sign-in failed", "provider", p, "err", err)
+		s.errorPage(w, r, http.StatusBadRequest, "Sign-in failed", "Google did not confirm the sign-in. Nothing was stored. Please start again from the home page.")
+		return
+	}
+	userID, err := s.userForIdentity(r.Context(), p, subject, sess.UserID)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	// A new session ID at sign-in (no fixation); the old session goes.
+	s.st.DeleteSession(r.Context(), sess.ID)
+	value := randomToken(32)
+	now := s.clock.Now()
+	ns := store.Session{ID: sessionKey(value), UserID: userID, Created: now, Expires: now.Add(sessionLifetime), Data: map[string]string{}}
+	if err := s.st.PutSession(r.Context(), ns); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.setCookie(w, value, sessionLifetime)
+	s.log.Info("signed in", "provider", p, "user", userID)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// userForIdentity returns the user of (provider, subject): the existing one, the signed-in one
+// (linking a second identity), or a new user with default rules.
+func (s *Server) userForIdentity(ctx context.Context, p, subject, signedIn string) (string, error) {
+	id, err := s.st.GetIdentity(ctx, p, subject)
+	if err == nil {
+		return id.UserID, nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return "", err
+	}
+	now := s.clock.Now()
+	userID := signedIn
+	if userID == "" {
+		userID = "u_" + randomToken(12)
+		if err := s.st.CreateUser(ctx, store.User{ID: userID, Created: now, Rules: presence.DefaultRules()}); err != nil {
+			return "", err
+		}
+	}
+	if err := s.st.PutIdentity(ctx, store.Identity{Provider: p, Subject: subject, UserID: userID, Created: now}); err != nil {
+		return "", err
+	}
+	return userID, nil
+}
+
+// handleSignOut ends the session.
+func (s *Server) handleSignOut(w http.ResponseWriter, r *http.Request) {
+	if sess := s.session(r); sess.ID != "" {
+		s.st.DeleteSession(r.Context(), sess.ID)
+	}
+	s.setCookie(w, "", -1)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// handleConnect starts connecting a source or target.
+func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
+	p := r.PathValue("provider")
+	if !slices.Contains(connectProviders, p) {
+		s.errorPage(w, r, http.StatusNotFound, "Unknown provider", fmt.Sprintf("There is nothing called %q to connect. You can connect Google Calendar, Outlook, Zoom, Slack or Teams.", p))
+		return
+	}
+	sess := s.session(r)
+	if sess.UserID == "" {
+		s.errorPage(w, r, http.StatusUnauthorized, "Please sign in first", "Sign in, then connect your accounts from the dashboard.")
+		return
+	}
+	f := flow{Kind: "connect", Provider: p, Nonce: randomToken(24), Verifier: oauth2.GenerateVerifier()}
+	var target string
+	switch {
+	case p == "google" && s.google != nil:
+		state, err := s.startFlow(r.Context(), &sess, f)
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		if target, err = s.google.ConnectURL(r.Context(), state, f.Nonce, f.Verifier); err != nil {
+			s.providerError(w, r, "Google", err)
+			return
+		}
+	case p == "slack" && s.slack != nil:
+		state, err := s.startFlow(r.Context(), &sess, f)
+		if err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		target = s.slack.AuthCodeURL(state)
+	default:
+		s.errorPage(w, r, http.StatusNotFound, "Not available", "The operator has not configured "+title(p)+" on this server.")
+		return
+	}
+	http.Redirect(w, r, target, http.StatusFound)
+}
+
+// handleConnectCallback finishes a connection: stores the sealed credential and wakes the
+// scheduler for this person.
+func (s *Server) handleConnectCallback(w http.ResponseWriter, r *http.Request) {
+	p := r.PathValue("provider")
+	if !slices.Contains(connectProviders, p) || (p == "google" && s.google == nil) || (p == "slack" && s.slack == nil) || (p != "google" && p != "slack") {
+		s.errorPage(w, r, http.StatusNotFound, "Unknown provider", fmt.Sprintf("There is nothing called %q to connect here.", p))
+		return
+	}
+	sess, f, code, ok := s.callbackFlow(w, r, "connect", p)
+	if !ok {
+		return
+	}
+	if sess.UserID == "" {
+		s.errorPage(w, r, http.StatusUnauthorized, "Please sign in first", "Your session ended. Sign in, then connect again.")
+		return
+	}
+	now := s.clock.Now()
+	conn := store.Connection{UserID: sess.UserID, Provider: p, Health: store.HealthOK, Created: now, Updated: now}
+	var cred provider.Credential
+	switch p {
+	case "google":
+		res, err := s.google.FinishConnect(r.Context(), code, f.Verifier, f.Nonce, now)
+		if err != nil {
+			s.log.Warn("connect failed", "provider", p, "err", err)
+			s.errorPage(w, r, http.StatusBadRequest, "Connecting Google Calendar failed", "Google did not confirm the connection. Nothing was stored. Please try again from the dashboard.")
+			return
+		}
+		conn.ExternalID, conn.Scopes, cred = res.Subject, res.Scopes, res.Credential
+		conn.Resources = []string{"primary"}
+	case "slack":
+		res, err := s.slack.Exchange(r.Context(), code, now)
+		if err != nil {
+			s.log.Warn("connect failed", "provider", p, "err", err)
+			s.errorPage(w, r, http.StatusBadRequest, "Connecting Slack failed", "Slack did not confirm the installation. Nothing was stored. Please try again from the dashboard.")
+			return
+		}
+		conn.ExternalID, conn.TeamID, conn.Scopes, cred = res.UserID, res.TeamID, res.Scopes, res.Credential
+	}
+	// Reconnecting the same account replaces the old connection's credential.
+	conn.ID = "c_" + randomToken(12)
+	if existing, err := s.st.ListConnections(r.Context(), sess.UserID); err == nil {
+		for _, c := range existing {
+			if c.Provider == p && c.ExternalID == conn.ExternalID {
+				conn.ID, conn.Created, conn.Resources = c.ID, c.Created, c.Resources
+			}
+		}
+	}
+	pt, err := cred.Marshal()
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	conn.Credential, err = s.vault.Seal(pt, conn.UserID, conn.ID)
+	clear(pt)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if err := s.st.PutConnection(r.Context(), conn); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.st.AppendActivity(r.Context(), sess.UserID, store.Activity{At: now, Kind: "connection", Target: p, Outcome: "connected"})
+	s.wake(r.Context(), sess.UserID)
+	s.log.Info("connected", "provider", p, "user", sess.UserID, "connection", conn.ID)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+// handleDisconnect revokes at the provider where it can, then deletes the connection and what
+// it brought (cached events, sync state).
+func (s *Server) handleDisconnect(w http.ResponseWriter, r *http.Request) {
+	sess := s.session(r)
+	if sess.UserID == "" {
+		s.errorPage(w, r, http.StatusUnauthorized, "Please sign in first", "Sign in to manage your connections.")
+		return
+	}
+	id := r.PathValue("id")
+	c, err := s.st.GetConnection(r.Context(), sess.UserID, id)
+	if errors.Is(err, store.ErrNotFound) {
+		s.errorPage(w, r, http.StatusNotFound, "No such connection", "That connection does not exist (maybe it was already removed).")
+		return
+	} else if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	if pt, err := s.vault.Open(c.Credential, c.UserID, c.ID); err == nil {
+		cred, err := provider.UnmarshalCredential(pt)
+		clear(pt)
+		if err == nil {
+			var rerr error
+			switch {
+			case c.Provider == "google" && s.google != nil:
+				rerr = s.google.Revoke(r.Context(), cred)
+			case c.Provider == "slack" && s.slack != nil:
+				rerr = s.slack.Revoke(r.Context(), cred)
+			}
+			if rerr != nil {
+				s.log.Warn("revoke at provider failed; deleting our copy anyway", "provider", c.Provider, "err", rerr)
+			}
+		}
+	}
+	states, _ := s.st.ListSyncStates(r.Context(), c.ID)
+	for _, ss := range states {
+		s.st.ReplaceEvents(r.Context(), c.UserID, c.ID+"/"+ss.Resource, nil)
+		s.st.DeleteSyncState(r.Context(), c.ID, ss.Resource)
+	}
+	if err := s.st.DeleteConnection(r.Context(), c.UserID, c.ID); err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	s.st.AppendActivity(r.Context(), sess.UserID, store.Activity{At: s.clock.Now(), Kind: "connection", Target: c.Provider, Outcome: "disconnected"})
+	s.wake(r.Context(), sess.UserID)
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+}
+
+func title(p string) string {
+	switch p {
+	case "google":
+		return "Google"
+	case "microsoft":
+		return "Microsoft"
+	case "slack":
+		return "Slack"
+	case "outlook":
+		return "Outlook"
+	case "teams":
+		return "Teams"
+	case "zoom":
+		return "Zoom"
+	}
+	return p
+}
+
+// shortCode keeps a provider's error code printable and short.
+func shortCode(s string) string {
+	s = strings.Map(func(r rune) rune {
+		if r == '_' || r == '-' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, s)
+	if len(s) > 40 {
+		s = s[:40]
+	}
+	return s
+}

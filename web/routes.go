@@ -1,0 +1,33 @@
+package web
+
+import (
+	"reflect"
+)
+
+// routes registers every route of the service (design.md section 4) in one place.
+func (s *Server) routes() {
+	s.mux.HandleFunc("GET /healthz", s.handleHealthz)
+	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
+	s.mux.Handle("GET /static/", staticHandler())
+	s.mux.HandleFunc("GET /{$}", s.handleIndex)
+
+	s.mux.HandleFunc("GET /signin/{provider}", s.handleSignIn)
+	s.mux.HandleFunc("GET /signin/{provider}/callback", s.handleSignInCallback)
+	s.mux.HandleFunc("POST /signout", s.handleSignOut)
+
+	s.mux.HandleFunc("GET /connect/{provider}", s.handleConnect)
+	s.mux.HandleFunc("GET /connect/{provider}/callback", s.handleConnectCallback)
+	s.mux.HandleFunc("POST /connections/{id}/disconnect", s.handleDisconnect)
+
+	if s.sandbox {
+		s.mux.HandleFunc("POST /sandbox/events", s.handleSandboxEvent)
+	}
+}
+
+func isNilInterface(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
+}

@@ -1,0 +1,250 @@
+// Package web is dontinterrupt's HTTP side: the pages people use, the OAuth callbacks, the
+// webhooks providers call, and the health endpoints. NewServer returns one http.Handler with
+// every route (routes.go) behind the common middleware.
+package web
+
+import (
+	"bytes"
+	"context"
+	"embed"
+	"errors"
+	"html/template"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/dontinterrupt/dontinterrupt/internal/clock"
+	"github.com/dontinterrupt/dontinterrupt/internal/store"
+	"github.com/dontinterrupt/dontinterrupt/internal/vault"
+)
+
+//go:embed templates/*.html
+var templateFS embed.FS
+
+//go:embed static
+var staticFS embed.FS
+
+// SandboxEvents adds an event to the fake calendar of a Google account (sandbox only).
+type SandboxEvents func(ctx context.Context, googleSubject string, start time.Time, d time.Duration, kind string) error
+
+// Deps are what the server needs. Logger, Store, Vault and Clock are required; a nil provider
+// client means that provider is not configured.
+type Deps struct {
+	Logger *slog.Logger
+	Store  store.Store
+	Vault  *vault.Vault
+	Clock  clock.Clock
+	// Secure marks cookies Secure (the public URL is https).
+	Secure  bool
+	Sandbox bool
+	Horizon time.Duration
+
+	Google GoogleClient
+	Slack  SlackClient
+	// Wake marks a person due now in the scheduler.
+	Wake func(ctx context.Context, userID string) error
+
+	// SandboxEvents and SandboxSlackURL exist only in sandbox mode.
+	SandboxEvents   SandboxEvents
+	SandboxSlackURL string
+}
+
+// Server is the HTTP handler of the service.
+type Server struct {
+	log     *slog.Logger
+	st      store.Store
+	vault   *vault.Vault
+	clock   clock.Clock
+	secure  bool
+	sandbox bool
+	horizon time.Duration
+	google  GoogleClient
+	slack   SlackClient
+	wakeFn  func(ctx context.Context, userID string) error
+
+	sandboxEvents   SandboxEvents
+	sandboxSlackURL string
+
+	pages   map[string]*template.Template
+	mux     *http.ServeMux
+	handler http.Handler
+}
+
+// NewServer builds the handler, or says which dependency is missing.
+func NewServer(d Deps) (*Server, error) {
+	switch {
+	case d.Logger == nil:
+		return nil, errors.New("web: NewServer needs a logger")
+	case d.Store == nil:
+		return nil, errors.New("web: NewServer needs a store")
+	case d.Vault == nil:
+		return nil, errors.New("web: NewServer needs a vault")
+	case d.Clock == nil:
+		return nil, errors.New("web: NewServer needs a clock")
+	}
+	if d.Horizon <= 0 {
+		d.Horizon = 36 * time.Hour
+	}
+	s := &Server{
+		log: d.Logger, st: d.Store, vault: d.Vault, clock: d.Clock,
+		secure: d.Secure, sandbox: d.Sandbox, horizon: d.Horizon,
+		google: d.Google, slack: d.Slack, wakeFn: d.Wake,
+		sandboxEvents: d.SandboxEvents, sandboxSlackURL: d.SandboxSlackURL,
+		mux: http.NewServeMux(),
+	}
+	// Interface values holding nil pointers count as "not configured".
+	if isNilInterface(s.google) {
+		s.google = nil
+	}
+	if isNilInterface(s.slack) {
+		s.slack = nil
+	}
+	if err := s.parseTemplates(); err != nil {
+		return nil, err
+	}
+	s.routes()
+	csrf := http.NewCrossOriginProtection()
+	s.handler = s.recoverPanics(s.securityHeaders(s.limitBodies(csrf.Handler(s.mux))))
+	return s, nil
+}
+
+// parseTemplates parses every page with the layout, once, at start-up.
+func (s *Server) parseTemplates() error {
+	s.pages = map[string]*template.Template{}
+	for _, name := range []string{"landing", "dashboard", "error"} {
+		t, err := template.New(name).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+		if err != nil {
+			return errors.Join(errors.New("web: parse templates"), err)
+		}
+		s.pages[name] = t
+	}
+	return nil
+}
+
+// ServeHTTP serves a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+func (s *Server) wake(ctx context.Context, userID string) {
+	if s.wakeFn == nil {
+		return
+	}
+	if err := s.wakeFn(ctx, userID); err != nil {
+		s.log.Error("wake scheduler", "user", userID, "err", err)
+	}
+}
+
+// page is what every page template gets.
+type page struct {
+	Title    string
+	Sandbox  bool
+	SignedIn bool
+	Message  string
+	Data     any
+}
+
+// render executes a page into a buffer first, so a template error is a clean 500.
+func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
+	var buf bytes.Buffer
+	if err := s.pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
+		s.log.Error("render page", "page", name, "err", err)
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// errorPage answers an error page that says what went wrong and how to start again.
+func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, title, msg string) {
+	s.render(w, r, status, "error", struct {
+		page
+	}{page{Title: title, Message: msg, Sandbox: s.sandbox}})
+}
+
+// serverError logs the error and answers a 500 without its details.
+func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
+	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	s.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "An internal error stopped this request; nothing you did caused it. Please try again in a moment.")
+}
+
+// providerError answers a 502 when a provider could not be reached.
+func (s *Server) providerError(w http.ResponseWriter, r *http.Request, name string, err error) {
+	s.log.Warn("provider unavailable", "provider", name, "err", err)
+	s.errorPage(w, r, http.StatusBadGateway, name+" is not answering", name+" could not be reached just now. Please try again in a moment.")
+}
+
+// handleHealthz answers liveness: the process serves requests.
+func (s *Server) handleHealthz(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Write([]byte("ok\n"))
+}
+
+// handleReadyz answers readiness: the store is reachable.
+func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	if err := s.st.Ping(ctx); err != nil {
+		s.log.Warn("readiness: store unreachable", "err", err)
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte("store unreachable\n"))
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+func staticHandler() http.Handler {
+	sub, _ := fs.Sub(staticFS, "static")
+	return http.StripPrefix("/static/", http.FileServerFS(sub))
+}
+
+// securityHeaders sets the headers every response carries.
+func (s *Server) securityHeaders(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("X-Frame-Options", "DENY")
+		h.Set("Referrer-Policy", "same-origin")
+		h.Set("Content-Security-Policy", "default-src 'self'; script-src 'none'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'")
+		if s.secure {
+			h.Set("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// maxBody is the largest request body any route accepts.
+const maxBody = 64 << 10
+
+// limitBodies caps every request body.
+func (s *Server) limitBodies(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.ContentLength > maxBody {
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		next.ServeHTTP(w, r)
+	})
+}
+
+// recoverPanics turns a panic in a handler into a 500 and a log line, not a dead connection.
+func (s *Server) recoverPanics(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
+				http.Error(w, "internal error", http.StatusInternalServerError)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
