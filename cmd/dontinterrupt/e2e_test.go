@@ -235,7 +235,9 @@ func TestEndToEndMeetingSetsSlackStatus(t *testing.T) {
 			}
 
 			// After the end: the expiration cleared it; we wrote nothing more.
-			w.waitFor("the status to clear at the end", 15*time.Second, func() bool { return w.slack.Status(slackUser).Text == "" && time.Now().After(end.Add(1500*time.Millisecond)) })
+			w.waitFor("the status to clear at the end", 15*time.Second, func() bool {
+				return w.slack.Status(slackUser).Text == "" && time.Now().After(end.Add(1500*time.Millisecond))
+			})
 			if n := len(profileSets(w.slack)); n != 1 {
 				t.Errorf("users.profile.set called %d times, want exactly 1 (no write at the end)", n)
 			}
