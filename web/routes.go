@@ -19,6 +19,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /connect/{provider}/callback", s.handleConnectCallback)
 	s.mux.HandleFunc("POST /connections/{id}/disconnect", s.handleDisconnect)
 
+	s.mux.HandleFunc("GET /settings", s.handleSettings)
+	s.mux.HandleFunc("POST /settings", s.handleSaveSettings)
+
 	if s.sandbox {
 		s.mux.HandleFunc("POST /sandbox/events", s.handleSandboxEvent)
 	}

@@ -112,7 +112,7 @@ func NewServer(d Deps) (*Server, error) {
 // parseTemplates parses every page with the layout, once, at start-up.
 func (s *Server) parseTemplates() error {
 	s.pages = map[string]*template.Template{}
-	for _, name := range []string{"landing", "dashboard", "error"} {
+	for _, name := range []string{"landing", "dashboard", "error", "settings"} {
 		t, err := template.New(name).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return errors.Join(errors.New("web: parse templates"), err)
