@@ -249,6 +249,66 @@ func TestEndToEndMeetingSetsSlackStatus(t *testing.T) {
 	}
 }
 
+// TestEndToEndOwnStatus: a status the person set by hand is left alone when their rule says so
+// (the default), and replaced then restored, with its original expiration, when it does not.
+func TestEndToEndOwnStatus(t *testing.T) {
+	for _, kind := range []string{"bolt", "redis"} {
+		t.Run(kind+"/left alone", func(t *testing.T) {
+			w := newWorld(t, kind)
+			w.signInAndConnect()
+			own := time.Now().Add(time.Hour).Truncate(time.Second)
+			w.slack.SetStatus(slackUser, "Lunch", ":pizza:", own)
+			start := time.Now().Add(2 * time.Second).Truncate(time.Second).Add(time.Second)
+			w.google.AddEvent(googlefake.DefaultSub, "primary", googlefake.Event{Summary: secretTitle, Start: start, End: start.Add(3 * time.Second)})
+			w.connectGoogle()
+			w.waitFor("the activity log to say it left the status alone", 15*time.Second, func() bool {
+				_, body := w.get("/")
+				return strings.Contains(body, "left your own status")
+			})
+			if n := len(profileSets(w.slack)); n != 0 {
+				t.Fatalf("users.profile.set called %d times, want 0 (the person's own status stays)", n)
+			}
+			if st := w.slack.Status(slackUser); st.Text != "Lunch" || st.Emoji != ":pizza:" {
+				t.Fatalf("status = %+v, want the person's own", st)
+			}
+		})
+		t.Run(kind+"/replaced and restored", func(t *testing.T) {
+			w := newWorld(t, kind)
+			w.signInAndConnect()
+			resp, err := w.client.PostForm("http://"+publicHost+"/settings", url.Values{"time_zone": {"Europe/Zurich"}, "tentative_counts": {"on"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 200 || !strings.Contains(string(body), "Saved") {
+				t.Fatalf("save settings: %d\n%s", resp.StatusCode, body)
+			}
+			own := time.Now().Add(time.Hour).Truncate(time.Second)
+			w.slack.SetStatus(slackUser, "Lunch", ":pizza:", own)
+			start := time.Now().Add(2 * time.Second).Truncate(time.Second).Add(time.Second)
+			end := start.Add(3 * time.Second)
+			w.google.AddEvent(googlefake.DefaultSub, "primary", googlefake.Event{Summary: secretTitle, Start: start, End: end})
+			w.connectGoogle()
+			w.waitFor("our status, then the person's restored", 20*time.Second, func() bool { return len(profileSets(w.slack)) >= 2 })
+			sets := profileSets(w.slack)
+			if text, _, exp := profileOf(t, sets[0]); text != "In a meeting" || exp != end.Unix() {
+				t.Errorf("first write = %q until %d, want the meeting until %d", text, exp, end.Unix())
+			}
+			text, emoji, exp := profileOf(t, sets[1])
+			if text != "Lunch" || emoji != ":pizza:" || exp != own.Unix() {
+				t.Errorf("restored %q %q until %d, want Lunch :pizza: until %d (the original expiration)", text, emoji, exp, own.Unix())
+			}
+			if lag := sets[1].Time.Sub(end); lag < 0 || lag > time.Second {
+				t.Errorf("restored %v after the end, want within [0, 1s]", lag)
+			}
+			if st := w.slack.Status(slackUser); st.Text != "Lunch" {
+				t.Errorf("status now %+v, want Lunch", st)
+			}
+		})
+	}
+}
+
 // scanForSecrets checks every byte of the store and of the debug log for tokens, secrets,
 // e-mail addresses and event titles.
 func (w *e2eWorld) scanForSecrets(kind string) {
@@ -304,6 +364,8 @@ func (w *e2eWorld) scanForSecrets(kind string) {
 		"slack user token":     "xoxp-",
 		"slack refresh token":  "xoxe-1-",
 		"bearer header":        "Bearer ",
+		"google access token":  "ya29.",
+		"google refresh token": "1//0",
 	}
 	for what, s := range forbidden {
 		if strings.Contains(string(stored), s) {
@@ -316,4 +378,59 @@ func (w *e2eWorld) scanForSecrets(kind string) {
 	if len(stored) == 0 || !strings.Contains(logs, "level=DEBUG") {
 		t.Fatalf("nothing to scan (store %d bytes); log:\n%s", len(stored), logs)
 	}
+}
+
+// TestEndToEndRateLimitAndRevocation: a 429 with Retry-After delays the write until after the
+// wait, and it then happens exactly once; a revoked Slack token shows the connection as broken
+// on the dashboard while the Google connection keeps working.
+func TestEndToEndRateLimitAndRevocation(t *testing.T) {
+	t.Run("429", func(t *testing.T) {
+		w := newWorld(t, "bolt")
+		w.signInAndConnect()
+		start := time.Now().Add(2 * time.Second).Truncate(time.Second).Add(time.Second)
+		end := start.Add(5 * time.Second)
+		w.google.AddEvent(googlefake.DefaultSub, "primary", googlefake.Event{Summary: secretTitle, Start: start, End: end})
+		w.slack.FailNext("users.profile.set", http.StatusTooManyRequests, "")
+		w.connectGoogle()
+		w.waitFor("the write after the wait", 15*time.Second, func() bool { return len(profileSets(w.slack)) >= 1 })
+		calls := w.slack.CallsTo("users.profile.set")
+		if len(calls) < 2 || calls[0].Status != http.StatusTooManyRequests {
+			t.Fatalf("calls = %+v, want a 429 then the write", calls)
+		}
+		sets := profileSets(w.slack)
+		if wait := sets[0].Time.Sub(calls[0].Time); wait < time.Second {
+			t.Errorf("retried %v after the 429, want at least Retry-After (1s)", wait)
+		}
+		w.waitFor("the end of the event", 15*time.Second, func() bool { return time.Now().After(end.Add(time.Second)) })
+		if n := len(profileSets(w.slack)); n != 1 {
+			t.Errorf("%d successful writes, want exactly 1", n)
+		}
+		if _, body := w.get("/"); !strings.Contains(body, "rate limited, retrying after 1s") {
+			t.Errorf("the activity log does not explain the retry:\n%s", body)
+		}
+	})
+	t.Run("token revoked", func(t *testing.T) {
+		w := newWorld(t, "bolt")
+		w.signInAndConnect()
+		w.slack.RevokeUserTokens(slackUser)
+		start := time.Now().Add(2 * time.Second).Truncate(time.Second).Add(time.Second)
+		w.google.AddEvent(googlefake.DefaultSub, "primary", googlefake.Event{Summary: secretTitle, Start: start, End: start.Add(3 * time.Second)})
+		w.connectGoogle()
+		var body string
+		w.waitFor("the Slack connection to show as broken", 15*time.Second, func() bool {
+			_, body = w.get("/")
+			return strings.Contains(body, "Broken: reconnect needed")
+		})
+		if !strings.Contains(body, `href="/connect/slack"`) {
+			t.Errorf("no reconnect link for Slack:\n%s", body)
+		}
+		google := body[strings.Index(body, "conn-google"):]
+		google = google[:strings.Index(google, "</tr>")]
+		if !strings.Contains(google, "Connected") {
+			t.Errorf("the Google connection is not healthy: %s", google)
+		}
+		if !strings.Contains(body, "In a meeting") && !strings.Contains(body, "Nothing set") {
+			t.Errorf("the dashboard lost the timeline:\n%s", body)
+		}
+	})
 }
