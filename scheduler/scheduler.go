@@ -359,7 +359,8 @@ func (s *Scheduler) retryAt(ctx context.Context, c *store.Connection, kind, targ
 			d = time.Second
 		}
 		s.activity(ctx, c.UserID, store.Activity{At: now, Kind: kind, Target: target, Outcome: "rate_limited", Reason: fmt.Sprintf("rate limited, retrying after %s", d.Round(time.Second))})
-		return now.Add(d)
+		// Retry-After counts from the answer, not from when this run started.
+		return s.clock.Now().Add(d)
 	}
 	s.mu.Lock()
 	s.failures[c.ID]++

@@ -34,7 +34,8 @@ func (s *Scheduler) syncConnection(ctx context.Context, u store.User, c *store.C
 			continue
 		}
 		due := ss.Synced.Add(s.opt.ResyncInterval)
-		if !ss.Synced.IsZero() && due.After(now) {
+		requested := !c.SyncRequested.IsZero() && !c.SyncRequested.Before(ss.Synced)
+		if !ss.Synced.IsZero() && due.After(now) && !requested {
 			earlier(due)
 			continue
 		}

@@ -189,16 +189,13 @@ func (s *Server) handleSandboxEvent(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
-// resyncNow makes every resource of a source connection due for a sync and wakes the
-// scheduler, as a push notification would.
+// resyncNow asks the scheduler to sync every resource of a source connection now, as a push
+// notification would: it marks the connection (so a sync already running does not swallow the
+// request) and wakes the scheduler.
 func (s *Server) resyncNow(r *http.Request, c *store.Connection) {
-	states, err := s.st.ListSyncStates(r.Context(), c.ID)
-	if err != nil {
-		s.log.Error("list sync states", "err", err)
-	}
-	for _, ss := range states {
-		ss.Synced = time.Time{}
-		s.st.PutSyncState(r.Context(), ss)
+	c.SyncRequested = s.clock.Now()
+	if err := s.st.PutConnection(r.Context(), *c); err != nil {
+		s.log.Error("request a sync", "err", err)
 	}
 	s.wake(r.Context(), c.UserID)
 }

@@ -81,12 +81,13 @@ func (s *Server) handleSaveSettings(w http.ResponseWriter, r *http.Request) {
 	if titleEmojiChanged {
 		// Emoji come from titles at sync time: sync the calendars again, in full.
 		if conns, err := s.st.ListConnections(r.Context(), u.ID); err == nil {
-			for _, c := range conns {
+			for i, c := range conns {
 				states, _ := s.st.ListSyncStates(r.Context(), c.ID)
 				for _, ss := range states {
 					ss.Token, ss.Synced = "", time.Time{}
 					s.st.PutSyncState(r.Context(), ss)
 				}
+				s.resyncNow(r, &conns[i])
 			}
 		}
 	}

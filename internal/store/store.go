@@ -71,9 +71,12 @@ type Connection struct {
 	// HealthReason is a short code ("token_revoked", "invalid_grant"), never provider text.
 	HealthReason string `json:"health_reason,omitempty"`
 	// Resources are the provider resources the person selected (calendar IDs).
-	Resources []string  `json:"resources,omitempty"`
-	Created   time.Time `json:"created"`
-	Updated   time.Time `json:"updated"`
+	Resources []string `json:"resources,omitempty"`
+	// SyncRequested is when a sync was last asked for (a push notification, the sandbox, a
+	// changed setting): the scheduler syncs every resource whose last sync started before it.
+	SyncRequested time.Time `json:"sync_requested,omitzero"`
+	Created       time.Time `json:"created"`
+	Updated       time.Time `json:"updated"`
 }
 
 // SyncState is an opaque sync position for one resource of a connection (a calendar's
