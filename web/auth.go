@@ -307,10 +307,22 @@ func (s *Server) handleDisconnect(w http.ResponseWriter, r *http.Request) {
 			}
 		}
 	}
+	// The cached events of every resource: the selected ones (the scheduler stores events
+	// before their sync state, so a resource may have events and no sync state yet) and any
+	// that still has a sync state.
+	resources := slices.Clone(c.Resources)
 	states, _ := s.st.ListSyncStates(r.Context(), c.ID)
 	for _, ss := range states {
-		s.st.ReplaceEvents(r.Context(), c.UserID, c.ID+"/"+ss.Resource, nil)
-		s.st.DeleteSyncState(r.Context(), c.ID, ss.Resource)
+		if !slices.Contains(resources, ss.Resource) {
+			resources = append(resources, ss.Resource)
+		}
+	}
+	for _, res := range resources {
+		if err := s.st.ReplaceEvents(r.Context(), c.UserID, c.ID+"/"+res, nil); err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+		s.st.DeleteSyncState(r.Context(), c.ID, res)
 	}
 	if err := s.st.DeleteConnection(r.Context(), c.UserID, c.ID); err != nil {
 		s.serverError(w, r, err)

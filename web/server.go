@@ -9,6 +9,7 @@ import (
 	"embed"
 	"errors"
 	"html/template"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net/http"
@@ -221,7 +222,9 @@ func (s *Server) securityHeaders(next http.Handler) http.Handler {
 // maxBody is the largest request body any route accepts.
 const maxBody = 64 << 10
 
-// limitBodies caps every request body.
+// limitBodies caps every request body. A body of unknown length (chunked) is read here, up to
+// the cap, so that one over it is a 413 whichever handler it was meant for, rather than a
+// read error each handler would have to tell apart.
 func (s *Server) limitBodies(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.ContentLength > maxBody {
@@ -229,6 +232,19 @@ func (s *Server) limitBodies(next http.Handler) http.Handler {
 			return
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		if r.ContentLength < 0 {
+			body, err := io.ReadAll(r.Body)
+			var tooLarge *http.MaxBytesError
+			switch {
+			case errors.As(err, &tooLarge):
+				http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+				return
+			case err != nil:
+				http.Error(w, "could not read the request body", http.StatusBadRequest)
+				return
+			}
+			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+		}
 		next.ServeHTTP(w, r)
 	})
 }

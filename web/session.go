@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -66,12 +67,19 @@ func (s *Server) ensureSession(w http.ResponseWriter, r *http.Request) (store.Se
 	return sess, nil
 }
 
+// setCookie sets the session cookie for maxAge; a negative maxAge deletes it (Max-Age=0).
 func (s *Server) setCookie(w http.ResponseWriter, value string, maxAge time.Duration) {
+	age := int(maxAge / time.Second)
+	if maxAge < 0 {
+		// http.Cookie's MaxAge < 0 is "Max-Age=0"; MaxAge 0 would be no Max-Age at all, a
+		// session cookie that stays in the browser.
+		age = -1
+	}
 	http.SetCookie(w, &http.Cookie{
 		Name:     sessionCookie,
 		Value:    value,
 		Path:     "/",
-		MaxAge:   int(maxAge / time.Second),
+		MaxAge:   age,
 		HttpOnly: true,
 		Secure:   s.secure,
 		SameSite: http.SameSiteLaxMode,
@@ -93,8 +101,13 @@ func (s *Server) startFlow(ctx context.Context, sess *store.Session, f flow) (st
 		sess.Data = map[string]string{}
 	}
 	now := s.clock.Now()
-	// Drop stale flows, and keep at most maxFlows.
-	var flows []string
+	// Drop stale flows, and keep at most maxFlows: the newest ones (map order is random, so
+	// sort by start, oldest first, before dropping).
+	type started struct {
+		key string
+		at  time.Time
+	}
+	var flows []started
 	for k, v := range sess.Data {
 		if !strings.HasPrefix(k, "flow:") {
 			continue
@@ -104,10 +117,11 @@ func (s *Server) startFlow(ctx context.Context, sess *store.Session, f flow) (st
 			delete(sess.Data, k)
 			continue
 		}
-		flows = append(flows, k)
+		flows = append(flows, started{k, old.Started})
 	}
+	slices.SortFunc(flows, func(a, b started) int { return a.at.Compare(b.at) })
 	for len(flows) >= maxFlows {
-		delete(sess.Data, flows[0])
+		delete(sess.Data, flows[0].key)
 		flows = flows[1:]
 	}
 	state := randomToken(24)
