@@ -176,6 +176,34 @@ func need(what, v string) error {
 	return nil
 }
 
+// hashRecords decodes every record stored in the fields of a hash, ordered by key.
+func hashRecords[T any](ctx context.Context, rdb goredis.Cmdable, hashKey string, key func(T) string) ([]T, error) {
+	all, err := rdb.HGetAll(ctx, hashKey).Result()
+	if err != nil {
+		return nil, err
+	}
+	list := make([]T, 0, len(all))
+	for _, data := range all {
+		var v T
+		if err := decode(data, &v); err != nil {
+			return nil, err
+		}
+		list = append(list, v)
+	}
+	slices.SortFunc(list, func(a, b T) int { return strings.Compare(key(a), key(b)) })
+	return list, nil
+}
+
+// hashRecord decodes the record stored in one field of a hash (ErrNotFound when missing).
+func hashRecord[T any](ctx context.Context, rdb goredis.Cmdable, hashKey, field string) (T, error) {
+	var v T
+	data, err := rdb.HGet(ctx, hashKey, field).Result()
+	if err != nil {
+		return v, notFound(err)
+	}
+	return v, decode(data, &v)
+}
+
 func wrap(op string, err error) error {
 	if err == nil {
 		return nil
@@ -474,20 +502,8 @@ func (s *Store) GetConnection(ctx context.Context, userID, id string) (store.Con
 
 // ListConnections returns the user's connections ordered by ID.
 func (s *Store) ListConnections(ctx context.Context, userID string) ([]store.Connection, error) {
-	all, err := s.rdb.HGetAll(ctx, s.key("conns", userID)).Result()
-	if err != nil {
-		return nil, wrap("list connections", err)
-	}
-	var list []store.Connection
-	for _, data := range all {
-		var c store.Connection
-		if err := decode(data, &c); err != nil {
-			return nil, wrap("list connections", err)
-		}
-		list = append(list, c)
-	}
-	slices.SortFunc(list, func(a, b store.Connection) int { return strings.Compare(a.ID, b.ID) })
-	return list, nil
+	list, err := hashRecords(ctx, s.rdb, s.key("conns", userID), func(v store.Connection) string { return v.ID })
+	return list, wrap("list connections", err)
 }
 
 // getConnections reads the connections named by pair(user ID, connection ID) members,
@@ -652,30 +668,14 @@ func (s *Store) PutSyncState(ctx context.Context, st store.SyncState) error {
 
 // GetSyncState returns the sync state of (connectionID, resource).
 func (s *Store) GetSyncState(ctx context.Context, connectionID, resource string) (store.SyncState, error) {
-	var st store.SyncState
-	data, err := s.rdb.HGet(ctx, s.key("sync", connectionID), resource).Result()
-	if err != nil {
-		return st, wrap("get sync state", notFound(err))
-	}
-	return st, wrap("get sync state", decode(data, &st))
+	st, err := hashRecord[store.SyncState](ctx, s.rdb, s.key("sync", connectionID), resource)
+	return st, wrap("get sync state", err)
 }
 
 // ListSyncStates returns the sync states of a connection ordered by resource.
 func (s *Store) ListSyncStates(ctx context.Context, connectionID string) ([]store.SyncState, error) {
-	all, err := s.rdb.HGetAll(ctx, s.key("sync", connectionID)).Result()
-	if err != nil {
-		return nil, wrap("list sync states", err)
-	}
-	var list []store.SyncState
-	for _, data := range all {
-		var st store.SyncState
-		if err := decode(data, &st); err != nil {
-			return nil, wrap("list sync states", err)
-		}
-		list = append(list, st)
-	}
-	slices.SortFunc(list, func(a, b store.SyncState) int { return strings.Compare(a.Resource, b.Resource) })
-	return list, nil
+	list, err := hashRecords(ctx, s.rdb, s.key("sync", connectionID), func(v store.SyncState) string { return v.Resource })
+	return list, wrap("list sync states", err)
 }
 
 // DeleteSyncState removes the sync state of (connectionID, resource).
@@ -827,30 +827,14 @@ func (s *Store) PutTargetState(ctx context.Context, st store.TargetState) error 
 
 // GetTargetState returns the state of one target of a person.
 func (s *Store) GetTargetState(ctx context.Context, userID, target string) (store.TargetState, error) {
-	var st store.TargetState
-	data, err := s.rdb.HGet(ctx, s.key("targets", userID), target).Result()
-	if err != nil {
-		return st, wrap("get target state", notFound(err))
-	}
-	return st, wrap("get target state", decode(data, &st))
+	st, err := hashRecord[store.TargetState](ctx, s.rdb, s.key("targets", userID), target)
+	return st, wrap("get target state", err)
 }
 
 // ListTargetStates returns a person's target states ordered by target.
 func (s *Store) ListTargetStates(ctx context.Context, userID string) ([]store.TargetState, error) {
-	all, err := s.rdb.HGetAll(ctx, s.key("targets", userID)).Result()
-	if err != nil {
-		return nil, wrap("list target states", err)
-	}
-	var list []store.TargetState
-	for _, data := range all {
-		var st store.TargetState
-		if err := decode(data, &st); err != nil {
-			return nil, wrap("list target states", err)
-		}
-		list = append(list, st)
-	}
-	slices.SortFunc(list, func(a, b store.TargetState) int { return strings.Compare(a.Target, b.Target) })
-	return list, nil
+	list, err := hashRecords(ctx, s.rdb, s.key("targets", userID), func(v store.TargetState) string { return v.Target })
+	return list, wrap("list target states", err)
 }
 
 // ---- overrides ----
@@ -869,20 +853,8 @@ func (s *Store) PutOverride(ctx context.Context, userID string, o presence.Overr
 
 // ListOverrides returns a person's overrides ordered by ID.
 func (s *Store) ListOverrides(ctx context.Context, userID string) ([]presence.Override, error) {
-	all, err := s.rdb.HGetAll(ctx, s.key("overrides", userID)).Result()
-	if err != nil {
-		return nil, wrap("list overrides", err)
-	}
-	var list []presence.Override
-	for _, data := range all {
-		var o presence.Override
-		if err := decode(data, &o); err != nil {
-			return nil, wrap("list overrides", err)
-		}
-		list = append(list, o)
-	}
-	slices.SortFunc(list, func(a, b presence.Override) int { return strings.Compare(a.ID, b.ID) })
-	return list, nil
+	list, err := hashRecords(ctx, s.rdb, s.key("overrides", userID), func(v presence.Override) string { return v.ID })
+	return list, wrap("list overrides", err)
 }
 
 // DeleteOverride removes an override; a missing one is not an error.
