@@ -6,6 +6,7 @@
 package scheduler
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -237,8 +238,8 @@ func (s *Scheduler) process(ctx context.Context, c store.Claim) {
 
 // maintenance runs the hourly jobs: drop ended overrides.
 func (s *Scheduler) maintenance(ctx context.Context) {
-	// Ended overrides are ignored by the planner and pruned when their owner is processed;
-	// nothing else needs a periodic pass yet.
+	// Ended overrides (see overrideEnded) are ignored by the planner and pruned when their
+	// owner is processed; nothing else needs a periodic pass yet.
 	_ = ctx
 }
 
@@ -275,9 +276,10 @@ func (s *Scheduler) ProcessUser(ctx context.Context, userID string) (time.Time, 
 	if err != nil {
 		return time.Time{}, err
 	}
+	anchors := blockAnchors(overrides) // a copy: the loop below filters overrides in place
 	live := overrides[:0]
 	for _, o := range overrides {
-		if !o.End.IsZero() && !o.End.After(now) {
+		if s.overrideEnded(o, events, anchors, u.Rules, now) {
 			s.st.DeleteOverride(ctx, userID, o.ID)
 			continue
 		}
@@ -296,6 +298,36 @@ func (s *Scheduler) ProcessUser(ctx context.Context, userID string) (time.Time, 
 		}
 	}
 	return next, nil
+}
+
+// overrideEnded reports whether o can no longer change any timeline from now on, so it can be
+// pruned: its End has passed or, for a "back" without an End (which lasts until the end of the
+// block in progress at its start), that block has ended or there was none. Without this, every
+// "I'm back" would stay in the store for good. anchors are the overrides the block at o's start
+// depends on (blockAnchors). Pause and focus overrides without an End last until removed.
+func (s *Scheduler) overrideEnded(o presence.Override, events []presence.Event, anchors []presence.Override, rules presence.Rules, now time.Time) bool {
+	if !o.End.IsZero() {
+		return !o.End.After(now)
+	}
+	if o.Kind != presence.OverrideBack || o.Start.After(now) {
+		return false
+	}
+	// Plan from its start out to where the current plan reaches, so that an open-ended manual
+	// focus block ends where the current plan ends it, and read the block at its start.
+	at := presence.Plan(events, anchors, rules, o.Start, now.Sub(o.Start)+s.opt.Horizon).Current()
+	return !at.State.Until.After(now)
+}
+
+// blockAnchors returns the overrides that shape the blocks a "back" override applies to:
+// manual focus blocks and ignored events.
+func blockAnchors(overrides []presence.Override) []presence.Override {
+	var out []presence.Override
+	for _, o := range overrides {
+		if o.Kind == presence.OverrideFocus || o.Kind == presence.OverrideIgnore {
+			out = append(out, o)
+		}
+	}
+	return out
 }
 
 // credential opens a connection's credential, refreshing it first when it is about to expire.
@@ -338,10 +370,31 @@ func (s *Scheduler) refresh(ctx context.Context, c *store.Connection, cred provi
 	return fresh, nil
 }
 
-// broken marks a connection broken after the provider said the grant is gone.
+// broken marks a connection broken after the provider said the grant is gone: in memory at
+// once (this run stops using it), and in the store unless the connection changed meanwhile.
+// It re-reads the stored connection first, because the person may have disconnected it
+// (which revokes the grant, so we see it as revoked, then deletes the record: it must stay
+// deleted) or reconnected it (a new credential, which the old grant's failure says nothing
+// about) while we were working on it; the fields others may have changed meanwhile are kept.
+// (The store has no compare-and-swap for a whole connection, so a change in the instant
+// between the read and the write can still be lost.)
 func (s *Scheduler) broken(ctx context.Context, c *store.Connection, reason string, now time.Time) {
+	used := c.Credential
 	c.Health, c.HealthReason, c.Updated = store.HealthBroken, reason, now
-	if err := s.st.PutConnection(ctx, *c); err != nil {
+	cur, err := s.st.GetConnection(ctx, c.UserID, c.ID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		s.log.Info("connection gone meanwhile (disconnected)", "user", c.UserID, "connection", c.ID, "provider", c.Provider)
+		return
+	case err != nil:
+		s.log.Error("mark connection broken", "user", c.UserID, "connection", c.ID, "err", err)
+		return
+	case !bytes.Equal(cur.Credential, used):
+		s.log.Info("connection reconnected meanwhile; not marking it broken", "user", c.UserID, "connection", c.ID, "provider", c.Provider)
+		return
+	}
+	cur.Health, cur.HealthReason, cur.Updated = store.HealthBroken, reason, now
+	if err := s.st.PutConnection(ctx, cur); err != nil {
 		s.log.Error("mark connection broken", "user", c.UserID, "connection", c.ID, "err", err)
 	}
 	s.log.Warn("connection broken: the person must reconnect", "user", c.UserID, "connection", c.ID, "provider", c.Provider, "reason", reason)

@@ -119,7 +119,24 @@ func sameStatus(a, b presence.SlackStatus) bool {
 	return a.Text == b.Text && a.Emoji == b.Emoji && a.Expiration.Equal(b.Expiration)
 }
 
-func sameShown(a, b presence.SlackStatus) bool { return a.Text == b.Text && a.Emoji == b.Emoji }
+// slackDefaultEmoji is the emoji Slack shows with a status set with text and no emoji.
+const slackDefaultEmoji = ":speech_balloon:"
+
+// sameShown reports whether a and b look the same in Slack, expiration aside. Slack stores its
+// default emoji with a status set with text only (a rule may have no emoji), so an empty emoji
+// with text equals that default: otherwise our own status, read back, would look like one the
+// person set by hand, and we would neither clear it when a block ends early nor update it.
+func sameShown(a, b presence.SlackStatus) bool {
+	return a.Text == b.Text && shownEmoji(a) == shownEmoji(b)
+}
+
+// shownEmoji is the emoji Slack shows for s.
+func shownEmoji(s presence.SlackStatus) string {
+	if s.Emoji == "" && s.Text != "" {
+		return slackDefaultEmoji
+	}
+	return s.Emoji
+}
 
 // expired reports whether a status with this expiration has been cleared by Slack by now.
 func expired(s presence.SlackStatus, now time.Time) bool {
