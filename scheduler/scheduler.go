@@ -230,6 +230,11 @@ func (s *Scheduler) process(ctx context.Context, c store.Claim) {
 		s.log.Error("process person", "user", c.UserID, "err", err)
 		next = s.clock.Now().Add(s.opt.RetryBase)
 	}
+	// The due index keeps milliseconds: round up, so a boundary between two milliseconds is
+	// not due (and processed for nothing, again and again) before it comes.
+	if r := next.Truncate(time.Millisecond); r.Before(next) {
+		next = r.Add(time.Millisecond)
+	}
 	if err := s.st.Complete(context.WithoutCancel(ctx), c, next); err != nil {
 		s.log.Error("complete claim", "user", c.UserID, "err", err)
 	}
