@@ -196,7 +196,7 @@ func toEvent(it *calendar.Event, opt SyncOptions) (presence.Event, bool) {
 		}
 	}
 	if opt.TitleEmoji {
-		ev.Emoji = LeadingEmoji(it.Summary)
+		ev.Emoji = presence.LeadingEmoji(it.Summary)
 	}
 	return ev, true
 }
