@@ -62,6 +62,9 @@ type Options struct {
 	ResyncInterval time.Duration // safety-net resync (15m)
 	// RetryBase and RetryMax bound the backoff after a provider outage (5s, 15m).
 	RetryBase, RetryMax time.Duration
+	// NotifyURLs are the webhook URLs push subscriptions are made for, by source provider
+	// ("outlook" → …/webhooks/microsoft); a source without one is only polled.
+	NotifyURLs map[string]string
 }
 
 // Deps are the scheduler's collaborators. Logger, Store, Vault and Clock are required.
@@ -72,6 +75,7 @@ type Deps struct {
 	Clock   clock.Clock
 	Sources map[string]Source // by connection provider ("google")
 	Slack   SlackAPI          // nil when Slack is not configured
+	Teams   TeamsAPI          // nil when Microsoft is not configured
 	Options Options
 }
 
@@ -83,6 +87,7 @@ type Scheduler struct {
 	clock   clock.Clock
 	sources map[string]Source
 	slack   SlackAPI
+	teams   TeamsAPI
 	opt     Options
 
 	wake chan struct{}
@@ -127,7 +132,7 @@ func New(d Deps) (*Scheduler, error) {
 	}
 	return &Scheduler{
 		log: d.Logger, st: d.Store, vault: d.Vault, clock: d.Clock,
-		sources: d.Sources, slack: d.Slack, opt: o,
+		sources: d.Sources, slack: d.Slack, teams: d.Teams, opt: o,
 		wake:     make(chan struct{}, 1),
 		failures: map[string]int{},
 	}, nil
@@ -300,6 +305,9 @@ func (s *Scheduler) ProcessUser(ctx context.Context, userID string) (time.Time, 
 		c := &conns[i]
 		if c.Provider == "slack" && s.slack != nil && c.Health == store.HealthOK {
 			earlier(s.reconcileSlack(ctx, u, c, seg.State, now))
+		}
+		if c.Provider == "teams" && s.teams != nil && c.Health == store.HealthOK {
+			earlier(s.reconcileTeams(ctx, u, c, seg.State, now))
 		}
 	}
 	return next, nil

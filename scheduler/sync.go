@@ -2,6 +2,8 @@ package scheduler
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"time"
 
@@ -35,7 +37,9 @@ func (s *Scheduler) syncConnection(ctx context.Context, u store.User, c *store.C
 		}
 		due := ss.Synced.Add(s.opt.ResyncInterval)
 		requested := !c.SyncRequested.IsZero() && !c.SyncRequested.Before(ss.Synced)
-		if !ss.Synced.IsZero() && due.After(now) && !requested {
+		watchAt := s.watchAt(c, src, ss)
+		earlier(watchAt)
+		if !ss.Synced.IsZero() && due.After(now) && !requested && (watchAt.IsZero() || watchAt.After(now)) {
 			earlier(due)
 			continue
 		}
@@ -78,6 +82,10 @@ func (s *Scheduler) syncConnection(ctx context.Context, u store.User, c *store.C
 			continue
 		}
 		res0.Token, res0.Synced = result.NextToken, now
+		if err := s.ensureWatch(ctx, c, src, *cred, &res0, now); err != nil {
+			earlier(s.retryAt(ctx, c, "watch", c.Provider, err, now))
+		}
+		earlier(s.watchAt(c, src, res0))
 		if err := s.st.PutSyncState(ctx, res0); err != nil {
 			s.log.Error("store sync state", "user", u.ID, "connection", c.ID, "err", err)
 		}
@@ -86,4 +94,63 @@ func (s *Scheduler) syncConnection(ctx context.Context, u store.User, c *store.C
 		earlier(now.Add(s.opt.ResyncInterval))
 	}
 	return next
+}
+
+// Watcher is a Source with push notifications (Graph subscriptions, Google watch channels).
+type Watcher interface {
+	// Watch subscribes notifyURL to changes of resource; notifications carry token.
+	Watch(ctx context.Context, cred provider.Credential, resource, notifyURL, token string, now time.Time) (id string, expiry time.Time, err error)
+	// RenewWatch extends a subscription; ErrWatchGone means subscribe again.
+	RenewWatch(ctx context.Context, cred provider.Credential, id string, now time.Time) (time.Time, error)
+}
+
+// ErrWatchGone means a push subscription no longer exists.
+var ErrWatchGone = errors.New("push subscription gone")
+
+// watchRenewBefore is how long before it expires a push subscription is renewed.
+const watchRenewBefore = 24 * time.Hour
+
+// watchAt is when a resource's push subscription must be created or renewed (zero when the
+// source has no push, or no webhook URL is configured for it).
+func (s *Scheduler) watchAt(c *store.Connection, src Source, ss store.SyncState) time.Time {
+	if _, ok := src.(Watcher); !ok || s.opt.NotifyURLs[c.Provider] == "" || ss.Synced.IsZero() {
+		return time.Time{}
+	}
+	if ss.ChannelID == "" {
+		return ss.Synced // as soon as the first sync is done
+	}
+	return ss.ChannelExpiry.Add(-watchRenewBefore)
+}
+
+// ensureWatch creates or renews the push subscription of a resource when it is due, updating
+// ss (which the caller stores).
+func (s *Scheduler) ensureWatch(ctx context.Context, c *store.Connection, src Source, cred provider.Credential, ss *store.SyncState, now time.Time) error {
+	w, ok := src.(Watcher)
+	url := s.opt.NotifyURLs[c.Provider]
+	if !ok || url == "" {
+		return nil
+	}
+	if ss.ChannelID != "" && ss.ChannelExpiry.Sub(now) > watchRenewBefore {
+		return nil
+	}
+	if ss.ChannelID != "" {
+		exp, err := w.RenewWatch(ctx, cred, ss.ChannelID, now)
+		if err == nil {
+			ss.ChannelExpiry = exp
+			return nil
+		}
+		if !errors.Is(err, ErrWatchGone) {
+			return err
+		}
+	}
+	b := make([]byte, 24)
+	rand.Read(b)
+	token := hex.EncodeToString(b)
+	id, exp, err := w.Watch(ctx, cred, ss.Resource, url, token, now)
+	if err != nil {
+		return err
+	}
+	ss.ChannelID, ss.ChannelExpiry, ss.ChannelToken = id, exp, token
+	s.activity(ctx, c.UserID, store.Activity{At: now, Kind: "push", Target: c.Provider, Outcome: "subscribed"})
+	return nil
 }

@@ -34,6 +34,82 @@ type SlackClient interface {
 	Revoke(ctx context.Context, cred provider.Credential) error
 }
 
+// MicrosoftClient is what the web needs of Microsoft; kind is "signin", "outlook" or "teams".
+// (The web does not import the Microsoft package: it pulls in the Graph SDK.)
+type MicrosoftClient interface {
+	AuthURL(ctx context.Context, kind, state, nonce, verifier string) (string, error)
+	Finish(ctx context.Context, kind, code, verifier, nonce string, now time.Time) (Grant, error)
+	// Revoke undoes what a connection set up at Microsoft (its change subscriptions);
+	// Microsoft has no per-app token revocation for delegated tokens.
+	Revoke(ctx context.Context, cred provider.Credential, states []store.SyncState) error
+}
+
+// Grant is what a finished flow gives: for sign-in the identity's subject, for a connection
+// the account and its sealed-to-be credential.
+type Grant struct {
+	Subject    string
+	ExternalID string
+	TeamID     string
+	Scopes     []string
+	Credential provider.Credential
+	Resources  []string
+}
+
+// oauthFlow is one sign-in or connect flow of one provider.
+type oauthFlow struct {
+	title  string // for people: "Google Calendar"
+	start  func(ctx context.Context, state, nonce, verifier string) (string, error)
+	finish func(ctx context.Context, code, verifier, nonce string, now time.Time) (Grant, error)
+}
+
+// revoker undoes a connection at its provider.
+type revoker func(ctx context.Context, cred provider.Credential, states []store.SyncState) error
+
+// buildFlows registers the flows of the configured providers.
+func (s *Server) buildFlows(ms MicrosoftClient) {
+	s.signIn, s.connect, s.revokers = map[string]oauthFlow{}, map[string]oauthFlow{}, map[string]revoker{}
+	if g := s.google; g != nil {
+		s.signIn["google"] = oauthFlow{"Google", g.SignInURL, func(ctx context.Context, code, verifier, nonce string, _ time.Time) (Grant, error) {
+			sub, err := g.FinishSignIn(ctx, code, verifier, nonce)
+			return Grant{Subject: sub}, err
+		}}
+		s.connect["google"] = oauthFlow{"Google Calendar", g.ConnectURL, func(ctx context.Context, code, verifier, nonce string, now time.Time) (Grant, error) {
+			res, err := g.FinishConnect(ctx, code, verifier, nonce, now)
+			return Grant{ExternalID: res.Subject, Scopes: res.Scopes, Credential: res.Credential, Resources: []string{"primary"}}, err
+		}}
+		s.revokers["google"] = func(ctx context.Context, cred provider.Credential, _ []store.SyncState) error {
+			return g.Revoke(ctx, cred)
+		}
+	}
+	if sl := s.slack; sl != nil {
+		s.connect["slack"] = oauthFlow{"Slack", func(_ context.Context, state, _, _ string) (string, error) { return sl.AuthCodeURL(state), nil },
+			func(ctx context.Context, code, _, _ string, now time.Time) (Grant, error) {
+				res, err := sl.Exchange(ctx, code, now)
+				return Grant{ExternalID: res.UserID, TeamID: res.TeamID, Scopes: res.Scopes, Credential: res.Credential}, err
+			}}
+		s.revokers["slack"] = func(ctx context.Context, cred provider.Credential, _ []store.SyncState) error {
+			return sl.Revoke(ctx, cred)
+		}
+	}
+	if ms != nil {
+		for name, kind := range map[string]string{"microsoft": "signin", "outlook": "outlook", "teams": "teams"} {
+			f := oauthFlow{title(name),
+				func(ctx context.Context, state, nonce, verifier string) (string, error) {
+					return ms.AuthURL(ctx, kind, state, nonce, verifier)
+				},
+				func(ctx context.Context, code, verifier, nonce string, now time.Time) (Grant, error) {
+					return ms.Finish(ctx, kind, code, verifier, nonce, now)
+				}}
+			if kind == "signin" {
+				s.signIn[name] = f
+			} else {
+				s.connect[name] = f
+				s.revokers[name] = ms.Revoke
+			}
+		}
+	}
+}
+
 // signInProviders and connectProviders are the route contract's provider names.
 var (
 	signInProviders  = []string{"google", "microsoft", "slack"}
@@ -47,8 +123,9 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusNotFound, "Unknown sign-in provider", fmt.Sprintf("There is no sign-in with %q. You can sign in with Google, Microsoft or Slack.", p))
 		return
 	}
-	if p != "google" || s.google == nil {
-		s.errorPage(w, r, http.StatusNotFound, "Sign-in not available", "The operator has not configured sign-in with "+title(p)+" on this server.")
+	fl, ok := s.signIn[p]
+	if !ok {
+		s.errorPage(w, r, http.StatusNotFound, "Sign-in not available", "Sign-in with "+title(p)+" is not available on this server.")
 		return
 	}
 	sess, err := s.ensureSession(w, r)
@@ -62,9 +139,9 @@ func (s *Server) handleSignIn(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
-	u, err := s.google.SignInURL(r.Context(), state, f.Nonce, f.Verifier)
+	u, err := fl.start(r.Context(), state, f.Nonce, f.Verifier)
 	if err != nil {
-		s.providerError(w, r, "Google", err)
+		s.providerError(w, r, title(p), err)
 		return
 	}
 	http.Redirect(w, r, u, http.StatusFound)
@@ -101,7 +178,8 @@ func (s *Server) callbackFlow(w http.ResponseWriter, r *http.Request, kind, p st
 // handleSignInCallback finishes a sign-in: finds or creates the user of this identity.
 func (s *Server) handleSignInCallback(w http.ResponseWriter, r *http.Request) {
 	p := r.PathValue("provider")
-	if !slices.Contains(signInProviders, p) || p != "google" || s.google == nil {
+	fl, known := s.signIn[p]
+	if !slices.Contains(signInProviders, p) || !known {
 		s.errorPage(w, r, http.StatusNotFound, "Unknown sign-in provider", fmt.Sprintf("There is no sign-in with %q here.", p))
 		return
 	}
@@ -109,13 +187,13 @@ func (s *Server) handleSignInCallback(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	subject, err := s.google.FinishSignIn(r.Context(), code, f.Verifier, f.Nonce)
-	if err != nil {
+	g, err := fl.finish(r.Context(), code, f.Verifier, f.Nonce, s.clock.Now())
+	if err != nil || g.Subject == "" {
 		s.log.Warn("sign-in failed", "provider", p, "err", err)
-		s.errorPage(w, r, http.StatusBadRequest, "Sign-in failed", "Google did not confirm the sign-in. Nothing was stored. Please start again from the home page.")
+		s.errorPage(w, r, http.StatusBadRequest, "Sign-in failed", title(p)+" did not confirm the sign-in. Nothing was stored. Please start again from the home page.")
 		return
 	}
-	userID, err := s.userForIdentity(r.Context(), p, subject, sess.UserID)
+	userID, err := s.userForIdentity(r.Context(), p, g.Subject, sess.UserID)
 	if err != nil {
 		s.serverError(w, r, err)
 		return
@@ -179,28 +257,20 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 		s.errorPage(w, r, http.StatusUnauthorized, "Please sign in first", "Sign in, then connect your accounts from the dashboard.")
 		return
 	}
+	fl, ok := s.connect[p]
+	if !ok {
+		s.errorPage(w, r, http.StatusNotFound, "Not available", title(p)+" is not available on this server.")
+		return
+	}
 	f := flow{Kind: "connect", Provider: p, Nonce: randomToken(24), Verifier: oauth2.GenerateVerifier()}
-	var target string
-	switch {
-	case p == "google" && s.google != nil:
-		state, err := s.startFlow(r.Context(), &sess, f)
-		if err != nil {
-			s.serverError(w, r, err)
-			return
-		}
-		if target, err = s.google.ConnectURL(r.Context(), state, f.Nonce, f.Verifier); err != nil {
-			s.providerError(w, r, "Google", err)
-			return
-		}
-	case p == "slack" && s.slack != nil:
-		state, err := s.startFlow(r.Context(), &sess, f)
-		if err != nil {
-			s.serverError(w, r, err)
-			return
-		}
-		target = s.slack.AuthCodeURL(state)
-	default:
-		s.errorPage(w, r, http.StatusNotFound, "Not available", "The operator has not configured "+title(p)+" on this server.")
+	state, err := s.startFlow(r.Context(), &sess, f)
+	if err != nil {
+		s.serverError(w, r, err)
+		return
+	}
+	target, err := fl.start(r.Context(), state, f.Nonce, f.Verifier)
+	if err != nil {
+		s.providerError(w, r, title(p), err)
 		return
 	}
 	http.Redirect(w, r, target, http.StatusFound)
@@ -210,7 +280,8 @@ func (s *Server) handleConnect(w http.ResponseWriter, r *http.Request) {
 // scheduler for this person.
 func (s *Server) handleConnectCallback(w http.ResponseWriter, r *http.Request) {
 	p := r.PathValue("provider")
-	if !slices.Contains(connectProviders, p) || (p == "google" && s.google == nil) || (p == "slack" && s.slack == nil) || (p != "google" && p != "slack") {
+	fl, known := s.connect[p]
+	if !slices.Contains(connectProviders, p) || !known {
 		s.errorPage(w, r, http.StatusNotFound, "Unknown provider", fmt.Sprintf("There is nothing called %q to connect here.", p))
 		return
 	}
@@ -224,26 +295,14 @@ func (s *Server) handleConnectCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.clock.Now()
 	conn := store.Connection{UserID: sess.UserID, Provider: p, Health: store.HealthOK, Created: now, Updated: now}
-	var cred provider.Credential
-	switch p {
-	case "google":
-		res, err := s.google.FinishConnect(r.Context(), code, f.Verifier, f.Nonce, now)
-		if err != nil {
-			s.log.Warn("connect failed", "provider", p, "err", err)
-			s.errorPage(w, r, http.StatusBadRequest, "Connecting Google Calendar failed", "Google did not confirm the connection. Nothing was stored. Please try again from the dashboard.")
-			return
-		}
-		conn.ExternalID, conn.Scopes, cred = res.Subject, res.Scopes, res.Credential
-		conn.Resources = []string{"primary"}
-	case "slack":
-		res, err := s.slack.Exchange(r.Context(), code, now)
-		if err != nil {
-			s.log.Warn("connect failed", "provider", p, "err", err)
-			s.errorPage(w, r, http.StatusBadRequest, "Connecting Slack failed", "Slack did not confirm the installation. Nothing was stored. Please try again from the dashboard.")
-			return
-		}
-		conn.ExternalID, conn.TeamID, conn.Scopes, cred = res.UserID, res.TeamID, res.Scopes, res.Credential
+	g, err := fl.finish(r.Context(), code, f.Verifier, f.Nonce, now)
+	if err != nil {
+		s.log.Warn("connect failed", "provider", p, "err", err)
+		s.errorPage(w, r, http.StatusBadRequest, "Connecting "+fl.title+" failed", title(p)+" did not confirm the connection. Nothing was stored. Please try again from the dashboard.")
+		return
 	}
+	conn.ExternalID, conn.TeamID, conn.Scopes, conn.Resources = g.ExternalID, g.TeamID, g.Scopes, g.Resources
+	cred := g.Credential
 	// Reconnecting the same account replaces the old connection's credential.
 	conn.ID = "c_" + randomToken(12)
 	if existing, err := s.st.ListConnections(r.Context(), sess.UserID); err == nil {
@@ -296,11 +355,9 @@ func (s *Server) handleDisconnect(w http.ResponseWriter, r *http.Request) {
 		clear(pt)
 		if err == nil {
 			var rerr error
-			switch {
-			case c.Provider == "google" && s.google != nil:
-				rerr = s.google.Revoke(r.Context(), cred)
-			case c.Provider == "slack" && s.slack != nil:
-				rerr = s.slack.Revoke(r.Context(), cred)
+			if rv := s.revokers[c.Provider]; rv != nil {
+				states, _ := s.st.ListSyncStates(r.Context(), c.ID)
+				rerr = rv(r.Context(), cred, states)
 			}
 			if rerr != nil {
 				s.log.Warn("revoke at provider failed; deleting our copy anyway", "provider", c.Provider, "err", rerr)

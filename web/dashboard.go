@@ -34,9 +34,9 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 			page
 			Providers []providerLink
 		}{page{Title: "Welcome", Sandbox: s.sandbox}, []providerLink{
-			{"google", "Google", s.google != nil},
-			{"microsoft", "Microsoft", false},
-			{"slack", "Slack", false},
+			{"google", "Google", s.signIn["google"].start != nil},
+			{"microsoft", "Microsoft", s.signIn["microsoft"].start != nil},
+			{"slack", "Slack", s.signIn["slack"].start != nil},
 		}})
 		return
 	}
@@ -100,11 +100,11 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 		Next:        next,
 		Connections: rows,
 		Connectable: []providerLink{
-			{"google", "Google Calendar", s.google != nil},
-			{"outlook", "Outlook", false},
-			{"zoom", "Zoom", false},
-			{"slack", "Slack", s.slack != nil},
-			{"teams", "Teams", false},
+			{"google", "Google Calendar", s.connect["google"].start != nil},
+			{"outlook", "Outlook", s.connect["outlook"].start != nil},
+			{"zoom", "Zoom", s.connect["zoom"].start != nil},
+			{"slack", "Slack", s.connect["slack"].start != nil},
+			{"teams", "Teams", s.connect["teams"].start != nil},
 		},
 		Activity:        activity,
 		GoogleConnected: googleConnected,

@@ -19,6 +19,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /connect/{provider}/callback", s.handleConnectCallback)
 	s.mux.HandleFunc("POST /connections/{id}/disconnect", s.handleDisconnect)
 
+	s.mux.HandleFunc("POST /webhooks/microsoft", s.handleMicrosoftWebhook)
+
 	s.mux.HandleFunc("GET /settings", s.handleSettings)
 	s.mux.HandleFunc("POST /settings", s.handleSaveSettings)
 

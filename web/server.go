@@ -41,8 +41,9 @@ type Deps struct {
 	Sandbox bool
 	Horizon time.Duration
 
-	Google GoogleClient
-	Slack  SlackClient
+	Google    GoogleClient
+	Slack     SlackClient
+	Microsoft MicrosoftClient
 	// Wake marks a person due now in the scheduler.
 	Wake func(ctx context.Context, userID string) error
 
@@ -62,7 +63,11 @@ type Server struct {
 	horizon time.Duration
 	google  GoogleClient
 	slack   SlackClient
-	wakeFn  func(ctx context.Context, userID string) error
+
+	signIn   map[string]oauthFlow // by sign-in provider
+	connect  map[string]oauthFlow // by connection provider
+	revokers map[string]revoker   // by connection provider
+	wakeFn   func(ctx context.Context, userID string) error
 
 	sandboxEvents   SandboxEvents
 	sandboxSlackURL string
@@ -101,6 +106,11 @@ func NewServer(d Deps) (*Server, error) {
 	if isNilInterface(s.slack) {
 		s.slack = nil
 	}
+	ms := d.Microsoft
+	if isNilInterface(ms) {
+		ms = nil
+	}
+	s.buildFlows(ms)
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
 	}

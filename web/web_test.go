@@ -235,9 +235,9 @@ func TestUnknownProviders(t *testing.T) {
 				{"/signin/nope/callback?state=x&code=y", []string{"Unknown sign-in provider", "&#34;nope&#34;"}},
 				{"/connect/nope", []string{"Unknown provider", "&#34;nope&#34;", "Back to the home page"}},
 				{"/connect/nope/callback?state=x&code=y", []string{"Unknown provider", "&#34;nope&#34;"}},
-				{"/signin/microsoft", []string{"not configured sign-in with Microsoft"}},
+				{"/signin/microsoft", []string{"Sign-in with Microsoft is not available on this server"}},
 				{"/signin/microsoft/callback?state=x&code=y", []string{"Unknown sign-in provider"}},
-				{"/signin/slack", []string{"not configured sign-in with Slack"}},
+				{"/signin/slack", []string{"Sign-in with Slack is not available on this server"}},
 				{"/connect/zoom/callback?state=x&code=y", []string{"Unknown provider"}},
 				{"/connect/outlook/callback?state=x&code=y", []string{"Unknown provider"}},
 				{"/signin/%3Cb%3Ex%3C%2Fb%3E", []string{"&lt;b&gt;x&lt;/b&gt;"}},
@@ -252,7 +252,7 @@ func TestUnknownProviders(t *testing.T) {
 			for _, p := range []string{"outlook", "zoom", "teams"} {
 				code, body := e.get("/connect/" + p)
 				if signedIn {
-					wantPage(t, "/connect/"+p, code, body, http.StatusNotFound, "has not configured")
+					wantPage(t, "/connect/"+p, code, body, http.StatusNotFound, "is not available on this server")
 				} else {
 					wantPage(t, "/connect/"+p, code, body, http.StatusUnauthorized, "Please sign in first")
 				}

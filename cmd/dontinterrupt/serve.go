@@ -14,6 +14,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/dontinterrupt/dontinterrupt/integrations/google"
+	"github.com/dontinterrupt/dontinterrupt/integrations/microsoft"
 	slackint "github.com/dontinterrupt/dontinterrupt/integrations/slack"
 	"github.com/dontinterrupt/dontinterrupt/internal/clock"
 	"github.com/dontinterrupt/dontinterrupt/internal/config"
@@ -156,6 +157,30 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		}
 	}
 
+	var mc *microsoft.Client
+	if cfg.MicrosoftEnabled() {
+		mc, err = microsoft.New(microsoft.Config{
+			ClientID:           cfg.Microsoft.ClientID,
+			ClientSecret:       cfg.Microsoft.ClientSecret.Reveal(),
+			Tenant:             cfg.Microsoft.Tenant,
+			AuthorityURL:       cfg.Microsoft.AuthorityURL,
+			GraphURL:           cfg.Microsoft.GraphURL,
+			SignInRedirectURL:  cfg.URL("/signin/microsoft/callback"),
+			OutlookRedirectURL: cfg.URL("/connect/outlook/callback"),
+			TeamsRedirectURL:   cfg.URL("/connect/teams/callback"),
+			HTTPClient:         httpClient,
+		})
+		if err != nil {
+			return err
+		}
+		sources["outlook"] = outlookSource{mc, cfg.Scheduler.Horizon}
+	}
+	// Providers push only to https (and to the sandbox's fakes on loopback).
+	notify := map[string]string{}
+	if cfg.PublicURL.Scheme == "https" || cfg.Sandbox {
+		notify["outlook"] = cfg.URL("/webhooks/microsoft")
+	}
+
 	schedDeps := scheduler.Deps{
 		Logger: log, Store: st, Vault: v, Clock: clk, Sources: sources,
 		Options: scheduler.Options{
@@ -163,10 +188,14 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 			Lease:          cfg.Scheduler.Lease,
 			Horizon:        cfg.Scheduler.Horizon,
 			ResyncInterval: cfg.Scheduler.ResyncInterval,
+			NotifyURLs:     notify,
 		},
 	}
 	if sc != nil {
 		schedDeps.Slack = sc
+	}
+	if mc != nil {
+		schedDeps.Teams = teamsTarget{mc}
 	}
 	sched, err := scheduler.New(schedDeps)
 	if err != nil {
@@ -185,6 +214,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	}
 	if sc != nil {
 		webDeps.Slack = sc
+	}
+	if mc != nil {
+		webDeps.Microsoft = microsoftWeb{mc}
 	}
 	if sb != nil {
 		webDeps.SandboxEvents = sb.addEvent

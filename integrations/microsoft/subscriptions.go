@@ -2,12 +2,8 @@ package microsoft
 
 import (
 	"context"
-	"crypto/subtle"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
@@ -89,47 +85,4 @@ func (c *Client) Unsubscribe(ctx context.Context, cred provider.Credential, id s
 		return mapErr("delete subscription", err)
 	}
 	return nil
-}
-
-// Notification is one change notification, as much as we use of it.
-type Notification struct {
-	SubscriptionID string `json:"subscriptionId"`
-	ClientState    string `json:"clientState"`
-	ChangeType     string `json:"changeType"`
-	Resource       string `json:"resource"`
-	TenantID       string `json:"tenantId"`
-}
-
-// ObjectID is the user the notification is about ("Users/{oid}/Events/{id}").
-func (n Notification) ObjectID() string {
-	parts := strings.Split(strings.Trim(n.Resource, "/"), "/")
-	if len(parts) >= 2 && strings.EqualFold(parts[0], "users") {
-		return parts[1]
-	}
-	return ""
-}
-
-// ClientStateMatches compares the notification's clientState with ours in constant time.
-func (n Notification) ClientStateMatches(want string) bool {
-	return want != "" && subtle.ConstantTimeCompare([]byte(n.ClientState), []byte(want)) == 1
-}
-
-// ParseNotifications reads a change notification POST body.
-func ParseNotifications(body []byte) ([]Notification, error) {
-	var doc struct {
-		Value []Notification `json:"value"`
-	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	if err := dec.Decode(&doc); err != nil {
-		return nil, fmt.Errorf("not a change notification (malformed JSON): %w", err)
-	}
-	if len(doc.Value) == 0 {
-		return nil, errors.New("not a change notification (no value array)")
-	}
-	for _, n := range doc.Value {
-		if n.SubscriptionID == "" || n.Resource == "" {
-			return nil, errors.New("not a change notification (subscriptionId or resource missing)")
-		}
-	}
-	return doc.Value, nil
 }

@@ -82,10 +82,13 @@ type Connection struct {
 // SyncState is an opaque sync position for one resource of a connection (a calendar's
 // syncToken, a Graph deltaLink) and its push channel, if any.
 type SyncState struct {
-	ConnectionID  string    `json:"connection_id"`
-	Resource      string    `json:"resource"`
-	Token         string    `json:"token,omitempty"`
-	ChannelID     string    `json:"channel_id,omitempty"`
+	ConnectionID string `json:"connection_id"`
+	Resource     string `json:"resource"`
+	Token        string `json:"token,omitempty"`
+	ChannelID    string `json:"channel_id,omitempty"`
+	// ChannelToken is the secret a push notification must carry (Graph clientState, Google
+	// channel token); checked in constant time.
+	ChannelToken  string    `json:"channel_token,omitempty"`
 	ChannelExpiry time.Time `json:"channel_expiry,omitzero"`
 	Synced        time.Time `json:"synced,omitzero"`
 }

@@ -1,0 +1,257 @@
+package scheduler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/dontinterrupt/dontinterrupt/internal/presence"
+	"github.com/dontinterrupt/dontinterrupt/internal/provider"
+	"github.com/dontinterrupt/dontinterrupt/internal/store"
+)
+
+// TeamsState is what Teams shows a person: aggregated presence and status message.
+type TeamsState struct {
+	Availability, Activity string
+	Message                string
+	MessageExpiry          time.Time
+}
+
+// TeamsAPI is what the scheduler needs of Microsoft Teams.
+type TeamsAPI interface {
+	Teams(ctx context.Context, cred provider.Credential) (TeamsState, error)
+	// SetPresence sets our app's presence session for about d (the provider clamps it) and
+	// returns the length it asked for.
+	SetPresence(ctx context.Context, cred provider.Credential, availability, activity string, d time.Duration) (time.Duration, error)
+	ClearPresence(ctx context.Context, cred provider.Credential) error
+	SetStatusMessage(ctx context.Context, cred provider.Credential, text string, expiry time.Time) error
+	Refresh(ctx context.Context, cred provider.Credential, now time.Time) (provider.Credential, error)
+}
+
+const (
+	targetTeamsPresence = "teams:presence"
+	targetTeamsMessage  = "teams:message"
+	// sessionRenewAhead: a presence session is renewed this long before it expires, so the
+	// renewal itself is never shorter than Graph's 5-minute minimum.
+	sessionRenewAhead = 5 * time.Minute
+)
+
+// teamsWritten is what we last wrote to one Teams target.
+type teamsWritten struct {
+	Availability string        `json:"availability,omitempty"`
+	Activity     string        `json:"activity,omitempty"`
+	Until        time.Time     `json:"until,omitzero"`       // the block's end
+	SessionEnd   time.Time     `json:"session_end,omitzero"` // when our presence session expires
+	Message      string        `json:"message,omitempty"`
+	Skipped      string        `json:"skipped,omitempty"` // a message we did not write (theirs stayed)
+	Kind         presence.Kind `json:"kind,omitempty"`
+}
+
+func decodeTeams(ts *store.TargetState) teamsWritten {
+	var w teamsWritten
+	if len(ts.Written) > 0 {
+		json.Unmarshal(ts.Written, &w)
+	}
+	return w
+}
+
+func encodeTeams(ts *store.TargetState, w teamsWritten) {
+	b, _ := json.Marshal(w)
+	ts.Written = b
+}
+
+// reconcileTeams makes a Teams connection's presence and status message match want; it returns
+// when it must run again (a session renewal or a retry), or zero.
+func (s *Scheduler) reconcileTeams(ctx context.Context, u store.User, c *store.Connection, want presence.DesiredState, now time.Time) time.Time {
+	cred, err := s.credential(ctx, c, s.teams.Refresh, now)
+	if err != nil {
+		return s.retryAt(ctx, c, string(want.Kind), "teams", err, now)
+	}
+	if want.Paused {
+		return time.Time{}
+	}
+	var next time.Time
+	earlier := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	for _, step := range []struct {
+		target string
+		fn     func(context.Context, provider.Credential, presence.DesiredState, *store.TargetState) (time.Time, error)
+	}{
+		{targetTeamsPresence, func(ctx context.Context, cr provider.Credential, w presence.DesiredState, ts *store.TargetState) (time.Time, error) {
+			return s.teamsPresence(ctx, u, cr, w, ts, now)
+		}},
+		{targetTeamsMessage, func(ctx context.Context, cr provider.Credential, w presence.DesiredState, ts *store.TargetState) (time.Time, error) {
+			return time.Time{}, s.teamsMessage(ctx, u, c, cr, w, ts, now)
+		}},
+	} {
+		key := step.target + ":" + c.ID
+		ts, err := s.st.GetTargetState(ctx, u.ID, key)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Error("read target state", "user", u.ID, "target", key, "err", err)
+			continue
+		}
+		ts.UserID, ts.Target = u.ID, key
+		before := string(ts.Written) + string(ts.Replaced)
+		again, err := step.fn(ctx, cred, want, &ts)
+		if after := string(ts.Written) + string(ts.Replaced); after != before {
+			ts.WrittenAt = now
+			if perr := s.st.PutTargetState(ctx, ts); perr != nil {
+				s.log.Error("store target state", "user", u.ID, "target", key, "err", perr)
+			}
+		}
+		if err != nil {
+			t := s.retryAt(ctx, c, string(want.Kind), step.target, err, now)
+			if c.Health != store.HealthOK {
+				return time.Time{}
+			}
+			earlier(t)
+			continue
+		}
+		s.succeeded(c.ID)
+		earlier(again)
+	}
+	return next
+}
+
+// teamsPresence keeps our app presence session set for the block, renewing sessions longer
+// than Graph allows, and ends it only when it would outlive the block. A session set for
+// exactly the rest of the block expires by itself: nothing is written at the end.
+func (s *Scheduler) teamsPresence(ctx context.Context, u store.User, cred provider.Credential, want presence.DesiredState, ts *store.TargetState, now time.Time) (time.Time, error) {
+	w := decodeTeams(ts)
+	d := want.TeamsPresence
+	live := !w.SessionEnd.IsZero() && w.SessionEnd.After(now)
+	if d.Availability != "" {
+		same := live && w.Availability == d.Availability && w.Activity == d.Activity && w.Until.Equal(d.Until)
+		if same && (!w.SessionEnd.Before(d.Until) || w.SessionEnd.Sub(now) > sessionRenewAhead) {
+			if w.SessionEnd.Before(d.Until) {
+				return w.SessionEnd.Add(-sessionRenewAhead), nil
+			}
+			return time.Time{}, nil
+		}
+		got, err := s.teams.SetPresence(ctx, cred, d.Availability, d.Activity, d.Until.Sub(now))
+		if err != nil {
+			return time.Time{}, err
+		}
+		outcome := "set"
+		if same {
+			outcome = "renewed"
+		}
+		w = teamsWritten{Availability: d.Availability, Activity: d.Activity, Until: d.Until, SessionEnd: now.Add(got), Kind: want.Kind}
+		encodeTeams(ts, w)
+		s.activity(ctx, u.ID, store.Activity{At: now, Kind: string(want.Kind), Target: targetTeamsPresence, Outcome: outcome, Reason: "from " + want.Cause})
+		if w.SessionEnd.Before(d.Until) {
+			return w.SessionEnd.Add(-sessionRenewAhead), nil
+		}
+		if w.SessionEnd.After(d.Until) {
+			return d.Until, nil // the session outlives the block: end it then
+		}
+		return time.Time{}, nil
+	}
+	if live {
+		if err := s.teams.ClearPresence(ctx, cred); err != nil {
+			return time.Time{}, err
+		}
+		s.activity(ctx, u.ID, store.Activity{At: now, Kind: string(w.Kind), Target: targetTeamsPresence, Outcome: "cleared"})
+	}
+	if len(ts.Written) > 0 {
+		encodeTeams(ts, teamsWritten{})
+	}
+	return time.Time{}, nil
+}
+
+// teamsMessage sets the status message like a Slack status: never over a message the person
+// wrote (unless their rule says so), restoring theirs after our block when it was replaced; our
+// message carries the block's end as expiry, so its end costs no call.
+func (s *Scheduler) teamsMessage(ctx context.Context, u store.User, c *store.Connection, cred provider.Credential, want presence.DesiredState, ts *store.TargetState, now time.Time) error {
+	w := decodeTeams(ts)
+	d := want.TeamsMessage
+	ours := w.Message
+	if ours != "" && !w.Until.IsZero() && !w.Until.After(now) {
+		ours = ""
+	}
+	if d.Text != "" {
+		if (d.Text == ours && w.Until.Equal(d.Until)) || d.Text == w.Skipped {
+			return nil
+		}
+		cur, err := s.teams.Teams(ctx, cred)
+		if err != nil {
+			return err
+		}
+		theirs := cur.Message != "" && cur.Message != ours
+		if theirs {
+			if u.Rules.LeaveOwnStatus {
+				encodeTeams(ts, teamsWritten{Skipped: d.Text, Kind: want.Kind})
+				s.activity(ctx, u.ID, store.Activity{At: now, Kind: string(want.Kind), Target: targetTeamsMessage, Outcome: "skipped", Reason: "left your own status message"})
+				return nil
+			}
+			sealed, err := s.sealJSON(replacedStatus{Text: cur.Message, Expiration: cur.MessageExpiry}, u.ID, c.ID, "replaced-teams-message")
+			if err != nil {
+				return err
+			}
+			ts.Replaced = sealed
+		}
+		if err := s.teams.SetStatusMessage(ctx, cred, d.Text, d.Until); err != nil {
+			return err
+		}
+		encodeTeams(ts, teamsWritten{Message: d.Text, Until: d.Until, Kind: want.Kind})
+		s.activity(ctx, u.ID, store.Activity{At: now, Kind: string(want.Kind), Target: targetTeamsMessage, Outcome: "set", Reason: "from " + want.Cause})
+		return nil
+	}
+	if ours == "" && len(ts.Replaced) == 0 {
+		if len(ts.Written) > 0 {
+			encodeTeams(ts, teamsWritten{})
+		}
+		return nil
+	}
+	cur, err := s.teams.Teams(ctx, cred)
+	if err != nil {
+		return err
+	}
+	stillOurs := ours != "" && cur.Message == ours
+	var restore replacedStatus
+	hasRestore := false
+	if len(ts.Replaced) > 0 {
+		if err := s.openJSON(ts.Replaced, &restore, u.ID, c.ID, "replaced-teams-message"); err == nil {
+			hasRestore = restore.Expiration.IsZero() || restore.Expiration.After(now)
+		}
+	}
+	switch {
+	case ours != "" && !stillOurs:
+		// The person changed it meanwhile: theirs now.
+	case hasRestore && (stillOurs || cur.Message == ""):
+		if err := s.teams.SetStatusMessage(ctx, cred, restore.Text, restore.Expiration); err != nil {
+			return err
+		}
+		s.activity(ctx, u.ID, store.Activity{At: now, Kind: string(w.Kind), Target: targetTeamsMessage, Outcome: "restored", Reason: "your own status message, as before"})
+	case stillOurs:
+		if err := s.teams.SetStatusMessage(ctx, cred, "", time.Time{}); err != nil {
+			return err
+		}
+		s.activity(ctx, u.ID, store.Activity{At: now, Kind: string(w.Kind), Target: targetTeamsMessage, Outcome: "cleared", Reason: "block ended early"})
+	}
+	ts.Replaced = nil
+	encodeTeams(ts, teamsWritten{})
+	return nil
+}
+
+// sealJSON seals v for the record named by context.
+func (s *Scheduler) sealJSON(v any, context ...string) ([]byte, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return s.vault.Seal(b, context...)
+}
+
+// openJSON opens a blob sealed by sealJSON.
+func (s *Scheduler) openJSON(blob []byte, v any, context ...string) error {
+	b, err := s.vault.Open(blob, context...)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}

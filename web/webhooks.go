@@ -1,0 +1,124 @@
+package web
+
+import (
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/dontinterrupt/dontinterrupt/internal/store"
+)
+
+// graphNotification is the part of a Microsoft Graph change notification we use.
+type graphNotification struct {
+	SubscriptionID string `json:"subscriptionId"`
+	ClientState    string `json:"clientState"`
+	ChangeType     string `json:"changeType"`
+	Resource       string `json:"resource"`
+	TenantID       string `json:"tenantId"`
+}
+
+// objectID is the user a notification is about ("Users/{oid}/Events/{id}").
+func (n graphNotification) objectID() string {
+	parts := strings.Split(strings.Trim(n.Resource, "/"), "/")
+	if len(parts) >= 2 && strings.EqualFold(parts[0], "users") {
+		return parts[1]
+	}
+	return ""
+}
+
+// handleMicrosoftWebhook receives Graph change notifications for Outlook calendars.
+//
+// A subscription's validation handshake (?validationToken=…) is answered with the token as
+// text/plain. A notification is accepted only when its clientState matches, in constant time,
+// the one stored with its subscription; the person is then marked for a sync and the scheduler
+// woken. The answer is quick (202): the sync happens in the scheduler, not here.
+func (s *Server) handleMicrosoftWebhook(w http.ResponseWriter, r *http.Request) {
+	if vals, ok := r.URL.Query()["validationToken"]; ok {
+		tok := ""
+		if len(vals) > 0 {
+			tok = vals[0]
+		}
+		if tok == "" || len(tok) > 1024 {
+			http.Error(w, "validationToken is empty or too long", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, tok)
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		http.Error(w, "could not read the body", http.StatusBadRequest)
+		return
+	}
+	var doc struct {
+		Value []graphNotification `json:"value"`
+	}
+	if err := json.Unmarshal(body, &doc); err != nil {
+		http.Error(w, "not a change notification: malformed JSON", http.StatusBadRequest)
+		return
+	}
+	if len(doc.Value) == 0 {
+		http.Error(w, "not a change notification: no value array (a validation handshake needs ?validationToken=)", http.StatusBadRequest)
+		return
+	}
+	accepted := 0
+	now := s.clock.Now()
+	for _, n := range doc.Value {
+		c, ok := s.matchSubscription(r, n)
+		if !ok {
+			continue
+		}
+		accepted++
+		c.SyncRequested = now
+		if err := s.st.PutConnection(r.Context(), c); err != nil {
+			s.log.Error("request a sync from a notification", "err", err)
+			http.Error(w, "could not record the notification; please retry", http.StatusServiceUnavailable)
+			return
+		}
+		s.wake(r.Context(), c.UserID)
+	}
+	if accepted == 0 {
+		s.log.Warn("microsoft notification refused: unknown subscription or wrong clientState", "count", len(doc.Value))
+		http.Error(w, "no notification matched a subscription with this clientState", http.StatusForbidden)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// matchSubscription finds the Outlook connection whose stored subscription the notification
+// belongs to, checking its clientState.
+func (s *Server) matchSubscription(r *http.Request, n graphNotification) (store.Connection, bool) {
+	oid := n.objectID()
+	if oid == "" || n.SubscriptionID == "" {
+		return store.Connection{}, false
+	}
+	conns, err := s.st.FindConnections(r.Context(), "outlook", oid)
+	if err != nil {
+		s.log.Error("find connections", "err", err)
+		return store.Connection{}, false
+	}
+	for _, c := range conns {
+		states, err := s.st.ListSyncStates(r.Context(), c.ID)
+		if err != nil {
+			continue
+		}
+		for _, ss := range states {
+			if ss.ChannelID == n.SubscriptionID && ss.ChannelToken != "" &&
+				subtle.ConstantTimeCompare([]byte(ss.ChannelToken), []byte(n.ClientState)) == 1 &&
+				(ss.ChannelExpiry.IsZero() || ss.ChannelExpiry.After(s.clock.Now().Add(-time.Hour))) {
+				return c, true
+			}
+		}
+	}
+	return store.Connection{}, false
+}
