@@ -208,6 +208,10 @@ type Store interface {
 	GetSession(ctx context.Context, id string) (Session, error)
 	DeleteSession(ctx context.Context, id string) error
 
+	// MarkSeen records key (a webhook delivery ID) for ttl and reports whether this is the
+	// first time it was seen within ttl: deliveries repeated by a provider act once.
+	MarkSeen(ctx context.Context, key string, ttl time.Duration) (first bool, err error)
+
 	// Due index: one due time per person (design.md section 7), kept to the millisecond.
 	//
 	// MarkDue makes the person due at at, or earlier if they already are (a push "dirty"

@@ -40,6 +40,7 @@ var (
 	bucketSessions   = []byte("sessions")    // session ID → Session
 	bucketSessionExp = []byte("session_exp") // be64(expires ms) + session ID → empty
 	bucketDue        = []byte("due")         // user ID → due entry (see dueEntry.marshal)
+	bucketSeen       = []byte("seen")        // delivery key → be64(expires ms)
 )
 
 // Keys inside a user's nested bucket.
@@ -121,7 +122,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	}
 	s := &Store{db: db, now: o.now, due: newDueIndex()}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketUsers, bucketIdentities, bucketConnExt, bucketSync, bucketSessions, bucketSessionExp, bucketDue} {
+		for _, name := range [][]byte{bucketUsers, bucketIdentities, bucketConnExt, bucketSync, bucketSessions, bucketSessionExp, bucketDue, bucketSeen} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -1148,4 +1149,33 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 		}
 		return deleteSession(tx, []byte(id))
 	})
+}
+
+// MarkSeen records key until now+ttl; it reports whether key was not already recorded (or its
+// record had expired). Expired records are dropped by a sweep of a few entries per call, so
+// the bucket stays small.
+func (s *Store) MarkSeen(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	first := false
+	err := s.update(ctx, "mark seen", func(tx *bbolt.Tx) error {
+		b := tx.Bucket(bucketSeen)
+		now := s.now().UnixMilli()
+		if v := b.Get([]byte(key)); len(v) == 8 && int64(binary.BigEndian.Uint64(v)) > now {
+			return nil
+		}
+		first = true
+		c := b.Cursor()
+		var stale [][]byte
+		for k, v := c.First(); k != nil && len(stale) < 16; k, v = c.Next() {
+			if len(v) == 8 && int64(binary.BigEndian.Uint64(v)) <= now {
+				stale = append(stale, append([]byte(nil), k...))
+			}
+		}
+		for _, k := range stale {
+			if err := b.Delete(k); err != nil {
+				return err
+			}
+		}
+		return b.Put([]byte(key), be64(uint64(now+ttl.Milliseconds())))
+	})
+	return first, err
 }

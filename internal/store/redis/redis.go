@@ -997,3 +997,12 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 		return err
 	}, k)
 }
+
+// MarkSeen records key for ttl (SET NX PX); it reports whether key was not already recorded.
+func (s *Store) MarkSeen(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if ttl < time.Millisecond {
+		ttl = time.Millisecond
+	}
+	ok, err := s.rdb.SetNX(ctx, s.key("seen", key), 1, ttl).Result()
+	return ok, wrap("mark seen", err)
+}

@@ -57,6 +57,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"overrides", testOverrides},
 		{"activity", testActivity},
 		{"sessions", testSessions},
+		{"mark_seen", testMarkSeen},
 		{"due_mark", testDueMark},
 		{"due_claim", testDueClaim},
 		{"due_lease_expiry", testDueLeaseExpiry},
@@ -1182,6 +1183,45 @@ func testPrivacyScan(t *testing.T, h Harness) {
 		opened, err := aead.Open(nil, nonce, ct, []byte(uid+"/"+id))
 		if err != nil || !bytes.Equal(opened, plain) {
 			t.Errorf("credential of %s does not open: %v", id, err)
+		}
+	}
+}
+
+// testMarkSeen: a delivery key acts once within its TTL, and again after it.
+func testMarkSeen(t *testing.T, h Harness) {
+	ctx := t.Context()
+	st := h.Store
+	first, err := st.MarkSeen(ctx, "zoom:meeting.started:1:abc", time.Hour)
+	if err != nil || !first {
+		t.Fatalf("first MarkSeen = %v, %v; want true", first, err)
+	}
+	for i := 0; i < 2; i++ {
+		if again, err := st.MarkSeen(ctx, "zoom:meeting.started:1:abc", time.Hour); err != nil || again {
+			t.Fatalf("repeated MarkSeen = %v, %v; want false", again, err)
+		}
+	}
+	if other, err := st.MarkSeen(ctx, "zoom:meeting.ended:2:abc", time.Hour); err != nil || !other {
+		t.Fatalf("another key = %v, %v; want true", other, err)
+	}
+	if first, err := st.MarkSeen(ctx, "short", 30*time.Millisecond); err != nil || !first {
+		t.Fatalf("short key = %v, %v", first, err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		again, err := st.MarkSeen(ctx, "short", 30*time.Millisecond)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if again {
+			break // expired, seen afresh
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("a key with a 30ms TTL was still seen after 5s")
+		}
+		select {
+		case <-time.After(10 * time.Millisecond):
+		case <-ctx.Done():
+			t.Fatal(ctx.Err())
 		}
 	}
 }
