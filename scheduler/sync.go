@@ -54,6 +54,16 @@ func (s *Scheduler) syncConnection(ctx context.Context, u store.User, c *store.C
 		res0 := ss
 		res0.ConnectionID, res0.Resource = c.ID, res
 		result, err := src.Sync(ctx, *cred, res, ss.Token, now, u.Rules.TitleEmoji)
+		if reason, ok := provider.RevokedReason(err); ok && reason == "token_expired" && cred.RefreshToken != "" {
+			// The access token died before its expiry said: refresh once and try again.
+			k, rerr := s.refresh(ctx, c, *cred, src.Refresh, now)
+			if rerr != nil {
+				err = rerr
+			} else {
+				cred = &k
+				result, err = src.Sync(ctx, *cred, res, ss.Token, now, u.Rules.TitleEmoji)
+			}
+		}
 		if err != nil {
 			t := s.retryAt(ctx, c, "sync", c.Provider, err, now)
 			if c.Health != store.HealthOK {

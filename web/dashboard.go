@@ -52,11 +52,14 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var rows []connRow
-	googleConnected := false
+	googleConnected, outlookConnected := false, false
 	for _, c := range conns {
 		rows = append(rows, connRow{ID: c.ID, Provider: c.Provider, Title: title(c.Provider), Account: c.ExternalID, Broken: c.Health == store.HealthBroken})
 		if c.Provider == "google" && c.Health == store.HealthOK {
 			googleConnected = true
+		}
+		if c.Provider == "outlook" && c.Health == store.HealthOK {
+			outlookConnected = true
 		}
 	}
 	now := s.clock.Now()
@@ -87,13 +90,15 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 	}
 	s.render(w, r, http.StatusOK, "dashboard", struct {
 		page
-		Now             string
-		Next            []transition
-		Connections     []connRow
-		Connectable     []providerLink
-		Activity        []store.Activity
-		GoogleConnected bool
-		SandboxSlackURL string
+		Now              string
+		Next             []transition
+		Connections      []connRow
+		Connectable      []providerLink
+		Activity         []store.Activity
+		GoogleConnected  bool
+		OutlookConnected bool
+		SandboxSlackURL  string
+		SandboxLinks     []providerLink
 	}{
 		page:        page{Title: "Dashboard", Sandbox: s.sandbox, SignedIn: true},
 		Now:         describe(tl.Current().State, loc, now),
@@ -106,9 +111,11 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 			{"slack", "Slack", s.connect["slack"].start != nil},
 			{"teams", "Teams", s.connect["teams"].start != nil},
 		},
-		Activity:        activity,
-		GoogleConnected: googleConnected,
-		SandboxSlackURL: s.sandboxSlackURL,
+		Activity:         activity,
+		GoogleConnected:  googleConnected,
+		OutlookConnected: outlookConnected,
+		SandboxSlackURL:  s.sandboxSlackURL,
+		SandboxLinks:     s.sandboxLinks,
 	})
 }
 
@@ -170,21 +177,34 @@ func (s *Server) handleSandboxEvent(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
-	var google *store.Connection
+	calendar := r.PostForm.Get("calendar")
+	if calendar == "" {
+		calendar = "google"
+	}
+	hook := s.sandboxEvents
+	if calendar == "outlook" {
+		hook = s.sandboxOutlook
+	}
+	var src *store.Connection
 	for i := range conns {
-		if conns[i].Provider == "google" {
-			google = &conns[i]
+		if conns[i].Provider == calendar {
+			src = &conns[i]
 		}
 	}
-	if google == nil || s.sandboxEvents == nil {
-		s.errorPage(w, r, http.StatusBadRequest, "Connect Google Calendar first", "The sandbox adds events to your fake Google calendar; connect it from the dashboard.")
+	if src == nil || hook == nil {
+		name := map[string]string{"google": "Google Calendar", "outlook": "Outlook"}[calendar]
+		if name == "" {
+			name = title(calendar)
+		}
+		s.errorPage(w, r, http.StatusBadRequest, "Connect "+name+" first", "The sandbox adds events to your fake "+name+" calendar; connect it from the dashboard.")
 		return
 	}
 	start := s.clock.Now().Add(time.Duration(startIn) * time.Minute).Truncate(time.Second)
-	if err := s.sandboxEvents(r.Context(), google.ExternalID, start, time.Duration(dur)*time.Minute, kind); err != nil {
+	if err := hook(r.Context(), src.ExternalID, start, time.Duration(dur)*time.Minute, kind); err != nil {
 		s.serverError(w, r, err)
 		return
 	}
+	google := src
 	s.resyncNow(r, google)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }

@@ -20,6 +20,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /connections/{id}/disconnect", s.handleDisconnect)
 
 	s.mux.HandleFunc("POST /webhooks/microsoft", s.handleMicrosoftWebhook)
+	s.mux.HandleFunc("POST /webhooks/zoom", s.handleZoomWebhook)
 
 	s.mux.HandleFunc("GET /settings", s.handleSettings)
 	s.mux.HandleFunc("POST /settings", s.handleSaveSettings)

@@ -12,7 +12,9 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/dontinterrupt/dontinterrupt/internal/clock"
@@ -44,12 +46,17 @@ type Deps struct {
 	Google    GoogleClient
 	Slack     SlackClient
 	Microsoft MicrosoftClient
+	Zoom      ZoomClient
 	// Wake marks a person due now in the scheduler.
 	Wake func(ctx context.Context, userID string) error
 
 	// SandboxEvents and SandboxSlackURL exist only in sandbox mode.
 	SandboxEvents   SandboxEvents
 	SandboxSlackURL string
+	// SandboxOutlook adds an event to a fake Outlook calendar (by object ID); SandboxLinks are
+	// the fakes' own pages (the Slack status page, Zoom's "start a call" buttons…), by title.
+	SandboxOutlook SandboxEvents
+	SandboxLinks   map[string]string
 }
 
 // Server is the HTTP handler of the service.
@@ -64,6 +71,8 @@ type Server struct {
 	google  GoogleClient
 	slack   SlackClient
 
+	zoom ZoomClient
+
 	signIn   map[string]oauthFlow // by sign-in provider
 	connect  map[string]oauthFlow // by connection provider
 	revokers map[string]revoker   // by connection provider
@@ -71,6 +80,8 @@ type Server struct {
 
 	sandboxEvents   SandboxEvents
 	sandboxSlackURL string
+	sandboxOutlook  SandboxEvents
+	sandboxLinks    []providerLink
 
 	pages   map[string]*template.Template
 	mux     *http.ServeMux
@@ -96,7 +107,7 @@ func NewServer(d Deps) (*Server, error) {
 		log: d.Logger, st: d.Store, vault: d.Vault, clock: d.Clock,
 		secure: d.Secure, sandbox: d.Sandbox, horizon: d.Horizon,
 		google: d.Google, slack: d.Slack, wakeFn: d.Wake,
-		sandboxEvents: d.SandboxEvents, sandboxSlackURL: d.SandboxSlackURL,
+		sandboxEvents: d.SandboxEvents, sandboxSlackURL: d.SandboxSlackURL, sandboxOutlook: d.SandboxOutlook,
 		mux: http.NewServeMux(),
 	}
 	// Interface values holding nil pointers count as "not configured".
@@ -111,6 +122,13 @@ func NewServer(d Deps) (*Server, error) {
 		ms = nil
 	}
 	s.buildFlows(ms)
+	for _, t := range slices.Sorted(maps.Keys(d.SandboxLinks)) {
+		s.sandboxLinks = append(s.sandboxLinks, providerLink{Name: d.SandboxLinks[t], Title: t, Enabled: true})
+	}
+	if !isNilInterface(d.Zoom) {
+		s.zoom = d.Zoom
+		s.zoomFlows(d.Zoom)
+	}
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
 	}

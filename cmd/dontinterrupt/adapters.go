@@ -7,6 +7,7 @@ import (
 
 	"github.com/dontinterrupt/dontinterrupt/integrations/google"
 	"github.com/dontinterrupt/dontinterrupt/integrations/microsoft"
+	"github.com/dontinterrupt/dontinterrupt/integrations/zoom"
 	"github.com/dontinterrupt/dontinterrupt/internal/provider"
 	"github.com/dontinterrupt/dontinterrupt/internal/store"
 	"github.com/dontinterrupt/dontinterrupt/scheduler"
@@ -106,4 +107,17 @@ func (t teamsTarget) SetStatusMessage(ctx context.Context, cred provider.Credent
 
 func (t teamsTarget) Refresh(ctx context.Context, cred provider.Credential, now time.Time) (provider.Credential, error) {
 	return t.c.Refresh(ctx, cred, now)
+}
+
+// zoomSource adapts the Zoom client to the scheduler's Source: upcoming meetings, listed whole
+// at each sync (Zoom has no incremental listing).
+type zoomSource struct{ c *zoom.Client }
+
+func (z zoomSource) Sync(ctx context.Context, cred provider.Credential, _, _ string, now time.Time, _ bool) (scheduler.SyncResult, error) {
+	evs, err := z.c.Meetings(ctx, cred, now, nil)
+	return scheduler.SyncResult{Full: true, Events: evs}, err
+}
+
+func (z zoomSource) Refresh(ctx context.Context, cred provider.Credential, now time.Time) (provider.Credential, error) {
+	return z.c.Refresh(ctx, cred, now)
 }

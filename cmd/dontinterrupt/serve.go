@@ -16,6 +16,7 @@ import (
 	"github.com/dontinterrupt/dontinterrupt/integrations/google"
 	"github.com/dontinterrupt/dontinterrupt/integrations/microsoft"
 	slackint "github.com/dontinterrupt/dontinterrupt/integrations/slack"
+	"github.com/dontinterrupt/dontinterrupt/integrations/zoom"
 	"github.com/dontinterrupt/dontinterrupt/internal/clock"
 	"github.com/dontinterrupt/dontinterrupt/internal/config"
 	"github.com/dontinterrupt/dontinterrupt/internal/store"
@@ -175,6 +176,22 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		}
 		sources["outlook"] = outlookSource{mc, cfg.Scheduler.Horizon}
 	}
+	var zc *zoom.Client
+	if cfg.ZoomEnabled() {
+		zc, err = zoom.New(zoom.Config{
+			ClientID:           cfg.Zoom.ClientID,
+			ClientSecret:       cfg.Zoom.ClientSecret.Reveal(),
+			OAuthURL:           cfg.Zoom.OAuthURL,
+			APIURL:             cfg.Zoom.APIURL,
+			RedirectURL:        cfg.URL("/connect/zoom/callback"),
+			WebhookSecretToken: cfg.Zoom.WebhookSecretToken.Reveal(),
+			HTTPClient:         httpClient,
+		})
+		if err != nil {
+			return err
+		}
+		sources["zoom"] = zoomSource{zc}
+	}
 	// Providers push only to https (and to the sandbox's fakes on loopback).
 	notify := map[string]string{}
 	if cfg.PublicURL.Scheme == "https" || cfg.Sandbox {
@@ -218,9 +235,14 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	if mc != nil {
 		webDeps.Microsoft = microsoftWeb{mc}
 	}
+	if zc != nil {
+		webDeps.Zoom = zc
+	}
 	if sb != nil {
 		webDeps.SandboxEvents = sb.addEvent
 		webDeps.SandboxSlackURL = sb.slackURL
+		webDeps.SandboxOutlook = sb.addOutlookEvent
+		webDeps.SandboxLinks = sb.links()
 	}
 	handler, err := web.NewServer(webDeps)
 	if err != nil {

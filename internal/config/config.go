@@ -471,9 +471,9 @@ func (c *Config) GoogleEnabled() bool {
 	return c.Sandbox || (c.Google.ClientID != "" && c.Google.ClientSecret.IsSet())
 }
 
-// MicrosoftEnabled reports whether Microsoft is configured.
+// MicrosoftEnabled reports whether Microsoft is configured (always true in the sandbox).
 func (c *Config) MicrosoftEnabled() bool {
-	return c.Microsoft.ClientID != "" && c.Microsoft.ClientSecret.IsSet()
+	return c.Sandbox || (c.Microsoft.ClientID != "" && c.Microsoft.ClientSecret.IsSet())
 }
 
 // SlackEnabled reports whether Slack is configured (always true in the sandbox).
@@ -481,9 +481,9 @@ func (c *Config) SlackEnabled() bool {
 	return c.Sandbox || (c.Slack.ClientID != "" && c.Slack.ClientSecret.IsSet())
 }
 
-// ZoomEnabled reports whether Zoom is configured.
+// ZoomEnabled reports whether Zoom is configured (always true in the sandbox).
 func (c *Config) ZoomEnabled() bool {
-	return c.Zoom.ClientID != "" && c.Zoom.ClientSecret.IsSet()
+	return c.Sandbox || (c.Zoom.ClientID != "" && c.Zoom.ClientSecret.IsSet())
 }
 
 // AlexaEnabled reports whether the Alexa skill is configured.
