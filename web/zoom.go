@@ -188,5 +188,39 @@ func (s *Server) endLive(ctx context.Context, userID string, live []presence.Eve
 		return nil
 	}
 	s.st.AppendActivity(ctx, userID, store.Activity{At: now, Kind: string(presence.KindZoomCall), Target: "zoom", Outcome: "call ended"})
-	return s.st.PutEvents(ctx, userID, ended)
+	if err := s.st.PutEvents(ctx, userID, ended); err != nil {
+		return err
+	}
+	return s.endMeetingsEarly(ctx, userID, ended, at, now)
+}
+
+// endMeetingsEarly: a call that ends before its meeting's scheduled end ends the meeting's
+// status too (Zoom knows when the call really ended). It adds a "back" override from the end of
+// the call to the end of the calendar or Zoom meetings the call overlapped, so a meeting that
+// follows is not touched.
+func (s *Server) endMeetingsEarly(ctx context.Context, userID string, calls []presence.Event, at, now time.Time) error {
+	evs, err := s.st.ListEvents(ctx, userID, at, at.Add(time.Second))
+	if err != nil {
+		return err
+	}
+	var until time.Time
+	for _, e := range evs {
+		if e.Type == presence.EventZoomLive || e.AllDay || !e.Start.Before(at) || !e.End.After(at) {
+			continue
+		}
+		if e.Type != presence.EventDefault && e.Type != presence.EventZoomScheduled {
+			continue // focus time, out of office: not the meeting the call was
+		}
+		for _, c := range calls {
+			if e.Start.Before(c.End) && c.Start.Before(e.End) && e.End.After(until) {
+				until = e.End
+			}
+		}
+	}
+	if until.IsZero() {
+		return nil
+	}
+	return s.st.PutOverride(ctx, userID, presence.Override{
+		ID: "zoom-ended-" + randomToken(6), Kind: presence.OverrideBack, Start: at, End: until, Origin: "zoom",
+	})
 }

@@ -194,7 +194,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	}
 	// Providers push only to https (and to the sandbox's fakes on loopback).
 	notify := map[string]string{}
-	if cfg.PublicURL.Scheme == "https" || cfg.Sandbox {
+	if cfg.Push {
 		notify["outlook"] = cfg.URL("/webhooks/microsoft")
 	}
 

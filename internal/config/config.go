@@ -138,6 +138,8 @@ type Config struct {
 	LogLevel        slog.Level
 	LogFormat       string
 	ShutdownTimeout time.Duration
+	// Push says whether to ask providers for push notifications (see DI_PUSH).
+	Push bool
 
 	Google    Google
 	Microsoft Microsoft
@@ -167,6 +169,7 @@ var Vars = []Var{
 	{"DI_SHUTDOWN_TIMEOUT", "10s", false, "how long a graceful shutdown waits for requests and workers"},
 	{"DI_RESYNC_INTERVAL", "15m", false, "safety-net resync of every source (push notifications do the rest)"},
 	{"DI_WORKERS", "8", false, "people reconciled at once"},
+	{"DI_PUSH", "auto", false, "push notifications from providers: auto (when DI_PUBLIC_URL is https, or in the sandbox), on, off"},
 	{"DI_LEASE", "30s", false, "how long a worker's claim on a person lasts before another may take it"},
 	{"DI_HORIZON", "36h", false, "how far ahead the planner plans"},
 	{"GOOGLE_CLIENT_ID", "", false, "enables Google sign-in and Calendar (with GOOGLE_CLIENT_SECRET)"},
@@ -408,6 +411,16 @@ func Load(getenv func(string) string) (*Config, error) {
 	if !c.Sandbox {
 		l.pairs(c)
 	}
+	switch v := l.str("DI_PUSH", "auto"); v {
+	case "auto":
+		c.Push = c.Sandbox || (c.PublicURL != nil && c.PublicURL.Scheme == "https")
+	case "on":
+		c.Push = true
+	case "off":
+		c.Push = false
+	default:
+		l.fail("DI_PUSH", "%q is not auto, on or off", v)
+	}
 
 	if len(l.errs) > 0 {
 		return nil, l.errs
@@ -513,6 +526,7 @@ func (c *Config) Print(w io.Writer) {
 		{"DI_SHUTDOWN_TIMEOUT", c.ShutdownTimeout.String()},
 		{"DI_RESYNC_INTERVAL", c.Scheduler.ResyncInterval.String()},
 		{"DI_WORKERS", strconv.Itoa(c.Scheduler.Workers)},
+		{"DI_PUSH", onOff(c.Push)},
 		{"DI_LEASE", c.Scheduler.Lease.String()},
 		{"DI_HORIZON", c.Scheduler.Horizon.String()},
 		{"GOOGLE_CLIENT_ID", c.Google.ClientID},
