@@ -13,13 +13,16 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/dontinterrupt/dontinterrupt/integrations/google/googlefake"
+	"github.com/dontinterrupt/dontinterrupt/integrations/microsoft/graphfake"
 	"github.com/dontinterrupt/dontinterrupt/integrations/slack/slackfake"
+	"github.com/dontinterrupt/dontinterrupt/integrations/zoom/zoomfake"
 )
 
 // e2eWorld is the service under test, started through run on a free port, with Google and
@@ -28,6 +31,8 @@ type e2eWorld struct {
 	t      *testing.T
 	google *googlefake.Server
 	slack  *slackfake.Server
+	graph  *graphfake.Server
+	zoom   *zoomfake.Server
 	client *http.Client // follows redirects, keeps cookies; "http://di.test" reaches the service
 	logs   *syncBuffer
 	stop   func() error
@@ -71,9 +76,22 @@ func testRedisURL(t *testing.T) string {
 	return u
 }
 
-func newWorld(t *testing.T, storeKind string) *e2eWorld {
+func newWorld(t *testing.T, storeKind string, extraEnv ...map[string]string) *e2eWorld {
 	t.Helper()
 	w := &e2eWorld{t: t}
+	// Every client that must reach the service (the test's browser, the fakes' webhooks) dials
+	// "di.test" to wherever the service listens.
+	var addr atomic.Value
+	addr.Store("")
+	dialer := &net.Dialer{}
+	mapped := &http.Transport{DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
+		if host, _, _ := net.SplitHostPort(a); host == publicHost {
+			a = addr.Load().(string)
+		}
+		return dialer.DialContext(ctx, network, a)
+	}}
+	t.Cleanup(mapped.CloseIdleConnections)
+
 	w.google = googlefake.New(googlefake.Options{AutoApprove: true})
 	gs := httptest.NewServer(w.google)
 	t.Cleanup(gs.Close)
@@ -83,22 +101,45 @@ func newWorld(t *testing.T, storeKind string) *e2eWorld {
 	t.Cleanup(ss.Close)
 	w.slack.SetBaseURL(ss.URL)
 	w.slack.AutoApprove(slackUser)
+	w.graph = graphfake.New(graphfake.Options{AutoApprove: true, AllowHTTPWebhooks: true, KeepOldRefreshTokens: true, HTTPClient: &http.Client{Transport: mapped, Timeout: 10 * time.Second}})
+	ms := httptest.NewServer(w.graph)
+	t.Cleanup(ms.Close)
+	t.Cleanup(w.graph.Close)
+	w.graph.SetBaseURL(ms.URL)
+	w.zoom = zoomfake.New(zoomfake.Options{AutoApprove: true, WebhookSecretToken: "e2e-zoom-webhook-secret", WebhookURL: "http://" + publicHost + "/webhooks/zoom", WebhookClient: &http.Client{Transport: mapped, Timeout: 10 * time.Second}})
+	zs := httptest.NewServer(w.zoom)
+	t.Cleanup(zs.Close)
 
 	dir := t.TempDir()
 	w.env = map[string]string{
-		"DI_ADDR":              "127.0.0.1:0",
-		"DI_PUBLIC_URL":        "http://" + publicHost,
-		"DI_SANDBOX":           "off",
-		"DI_LOG_LEVEL":         "debug",
-		"DI_KEYSET_FILE":       filepath.Join(dir, "keyset.json"),
-		"GOOGLE_CLIENT_ID":     w.google.ClientID(),
-		"GOOGLE_CLIENT_SECRET": w.google.ClientSecret(),
-		"GOOGLE_ISSUER_URL":    gs.URL,
-		"GOOGLE_API_URL":       gs.URL + "/",
-		"SLACK_CLIENT_ID":      w.slack.ClientID(),
-		"SLACK_CLIENT_SECRET":  w.slack.ClientSecret(),
-		"SLACK_SIGNING_SECRET": "e2e-signing-secret",
-		"SLACK_BASE_URL":       ss.URL,
+		"DI_ADDR":                   "127.0.0.1:0",
+		"DI_PUBLIC_URL":             "http://" + publicHost,
+		"DI_SANDBOX":                "off",
+		"DI_PUSH":                   "on",
+		"DI_LOG_LEVEL":              "debug",
+		"DI_KEYSET_FILE":            filepath.Join(dir, "keyset.json"),
+		"GOOGLE_CLIENT_ID":          w.google.ClientID(),
+		"GOOGLE_CLIENT_SECRET":      w.google.ClientSecret(),
+		"GOOGLE_ISSUER_URL":         gs.URL,
+		"GOOGLE_API_URL":            gs.URL + "/",
+		"SLACK_CLIENT_ID":           w.slack.ClientID(),
+		"SLACK_CLIENT_SECRET":       w.slack.ClientSecret(),
+		"SLACK_SIGNING_SECRET":      "e2e-signing-secret",
+		"SLACK_BASE_URL":            ss.URL,
+		"MICROSOFT_CLIENT_ID":       w.graph.ClientID(),
+		"MICROSOFT_CLIENT_SECRET":   w.graph.ClientSecret(),
+		"MICROSOFT_AUTHORITY_URL":   ms.URL,
+		"MICROSOFT_GRAPH_URL":       ms.URL + "/v1.0",
+		"ZOOM_CLIENT_ID":            w.zoom.ClientID(),
+		"ZOOM_CLIENT_SECRET":        w.zoom.ClientSecret(),
+		"ZOOM_WEBHOOK_SECRET_TOKEN": "e2e-zoom-webhook-secret",
+		"ZOOM_OAUTH_URL":            zs.URL,
+		"ZOOM_API_URL":              zs.URL + "/v2",
+	}
+	for _, m := range extraEnv {
+		for k, v := range m {
+			w.env[k] = v
+		}
 	}
 	switch storeKind {
 	case "bolt":
@@ -115,19 +156,9 @@ func newWorld(t *testing.T, storeKind string) *e2eWorld {
 	}
 	base, stop, logs := startService(t, w.env)
 	w.stop, w.logs = stop, logs
-	addr := strings.TrimPrefix(base, "http://")
+	addr.Store(strings.TrimPrefix(base, "http://"))
 	jar, _ := cookiejar.New(nil)
-	dialer := &net.Dialer{}
-	w.client = &http.Client{
-		Jar:     jar,
-		Timeout: 20 * time.Second,
-		Transport: &http.Transport{DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
-			if host, _, _ := net.SplitHostPort(a); host == publicHost {
-				a = addr
-			}
-			return dialer.DialContext(ctx, network, a)
-		}},
-	}
+	w.client = &http.Client{Jar: jar, Timeout: 20 * time.Second, Transport: mapped}
 	return w
 }
 
@@ -366,6 +397,9 @@ func (w *e2eWorld) scanForSecrets(kind string) {
 		"bearer header":        "Bearer ",
 		"google access token":  "ya29.",
 		"google refresh token": "1//0",
+		"microsoft secret":     w.graph.ClientSecret(),
+		"zoom secret":          w.zoom.ClientSecret(),
+		"zoom webhook secret":  "e2e-zoom-webhook-secret",
 	}
 	for what, s := range forbidden {
 		if strings.Contains(string(stored), s) {
