@@ -368,6 +368,11 @@ func (s *Server) handleDisconnect(w http.ResponseWriter, r *http.Request) {
 	// before their sync state, so a resource may have events and no sync state yet) and any
 	// that still has a sync state.
 	resources := slices.Clone(c.Resources)
+	if c.Provider == "zoom" {
+		// The live calls from webhooks are a source of their own: a call in progress must not
+		// keep the status set after Zoom is disconnected.
+		resources = append(resources, zoomLive)
+	}
 	states, _ := s.st.ListSyncStates(r.Context(), c.ID)
 	for _, ss := range states {
 		if !slices.Contains(resources, ss.Resource) {

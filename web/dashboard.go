@@ -153,7 +153,7 @@ func describe(st presence.DesiredState, loc *time.Location, now time.Time) strin
 	return what
 }
 
-// handleSandboxEvent adds an event to the signed-in person's fake Google calendar (sandbox
+// handleSandboxEvent adds an event to the signed-in person's fake Google or Outlook calendar (sandbox
 // only), then makes the scheduler resync them now.
 func (s *Server) handleSandboxEvent(w http.ResponseWriter, r *http.Request) {
 	sess := s.session(r)
@@ -181,9 +181,17 @@ func (s *Server) handleSandboxEvent(w http.ResponseWriter, r *http.Request) {
 	if calendar == "" {
 		calendar = "google"
 	}
-	hook := s.sandboxEvents
-	if calendar == "outlook" {
+	var hook SandboxEvents
+	switch calendar {
+	case "google":
+		hook = s.sandboxEvents
+	case "outlook":
 		hook = s.sandboxOutlook
+	default:
+		// Only calendars have a fake calendar: another connection's account ID must never
+		// reach the Google hook.
+		s.errorPage(w, r, http.StatusBadRequest, "No such calendar", "The sandbox adds events to Google Calendar or Outlook only.")
+		return
 	}
 	var src *store.Connection
 	for i := range conns {
@@ -193,9 +201,6 @@ func (s *Server) handleSandboxEvent(w http.ResponseWriter, r *http.Request) {
 	}
 	if src == nil || hook == nil {
 		name := map[string]string{"google": "Google Calendar", "outlook": "Outlook"}[calendar]
-		if name == "" {
-			name = title(calendar)
-		}
 		s.errorPage(w, r, http.StatusBadRequest, "Connect "+name+" first", "The sandbox adds events to your fake "+name+" calendar; connect it from the dashboard.")
 		return
 	}
@@ -204,8 +209,7 @@ func (s *Server) handleSandboxEvent(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
-	google := src
-	s.resyncNow(r, google)
+	s.resyncNow(r, src)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 

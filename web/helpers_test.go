@@ -112,6 +112,9 @@ type envOptions struct {
 	clock clock.Clock
 	// pingStore wraps the store in a *pingStore.
 	pingStore bool
+	// configure, when set, adds to the server's dependencies (more providers, sandbox
+	// hooks) before the server is built; e.base and e.clock are set by then.
+	configure func(e *env, d *web.Deps)
 }
 
 // env is a web.Server on httptest with a real bolt store, a real vault and real Google and
@@ -222,6 +225,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 			return nil
 		}
 		d.SandboxSlackURL = ss.URL
+	}
+	if o.configure != nil {
+		o.configure(e, &d)
 	}
 	srv, err := web.NewServer(d)
 	if err != nil {
@@ -426,14 +432,7 @@ type counts struct {
 // the file itself).
 func (e *env) snapshot() counts {
 	e.t.Helper()
-	cp := filepath.Join(e.t.TempDir(), "copy.db")
-	if err := os.WriteFile(cp, e.rawFile(), 0o600); err != nil {
-		e.t.Fatal(err)
-	}
-	db, err := bbolt.Open(cp, 0o600, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
-	if err != nil {
-		e.t.Fatal(err)
-	}
+	db := e.openCopy()
 	defer db.Close()
 	var c counts
 	n := func(b *bbolt.Bucket) int {
@@ -442,7 +441,7 @@ func (e *env) snapshot() counts {
 		}
 		return b.Stats().KeyN
 	}
-	err = db.View(func(tx *bbolt.Tx) error {
+	err := db.View(func(tx *bbolt.Tx) error {
 		users := tx.Bucket([]byte("users"))
 		if users == nil {
 			return errors.New("no users bucket")
@@ -465,6 +464,73 @@ func (e *env) snapshot() counts {
 		e.t.Fatal(err)
 	}
 	return c
+}
+
+// openCopy opens a read-only copy of the bolt file (the store holds the lock on the file).
+func (e *env) openCopy() *bbolt.DB {
+	e.t.Helper()
+	cp := filepath.Join(e.t.TempDir(), "copy.db")
+	if err := os.WriteFile(cp, e.rawFile(), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	db, err := bbolt.Open(cp, 0o600, &bbolt.Options{ReadOnly: true, Timeout: time.Second})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return db
+}
+
+// records returns every record of the bolt file but sessions, by bucket path and key, so a
+// test can prove a request changed nothing at all, not only no record count (a connection's
+// SyncRequested, a webhook delivery marked seen).
+func (e *env) records() map[string]string {
+	e.t.Helper()
+	db := e.openCopy()
+	defer db.Close()
+	out := map[string]string{}
+	var walk func(path string, b *bbolt.Bucket) error
+	walk = func(path string, b *bbolt.Bucket) error {
+		return b.ForEach(func(k, v []byte) error {
+			if v == nil {
+				if string(k) == "sessions" {
+					return nil
+				}
+				return walk(path+"/"+string(k), b.Bucket(k))
+			}
+			out[path+"/"+string(k)] = string(v)
+			return nil
+		})
+	}
+	err := db.View(func(tx *bbolt.Tx) error {
+		return tx.ForEach(func(name []byte, b *bbolt.Bucket) error {
+			switch string(name) {
+			case "sessions", "session_exp":
+				return nil
+			}
+			return walk(string(name), b)
+		})
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return out
+}
+
+// unchanged fails unless the records (sessions aside) are exactly before.
+func unchanged(t *testing.T, what string, before, after map[string]string) {
+	t.Helper()
+	for k, v := range after {
+		if old, ok := before[k]; !ok {
+			t.Errorf("%s: record %s added", what, k)
+		} else if old != v {
+			t.Errorf("%s: record %s changed:\nbefore %s\nafter  %s", what, k, old, v)
+		}
+	}
+	for k := range before {
+		if _, ok := after[k]; !ok {
+			t.Errorf("%s: record %s removed", what, k)
+		}
+	}
 }
 
 // sameRecords fails unless nothing but sessions changed between two snapshots.
