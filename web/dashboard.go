@@ -217,8 +217,7 @@ func (s *Server) handleSandboxEvent(w http.ResponseWriter, r *http.Request) {
 // notification would: it marks the connection (so a sync already running does not swallow the
 // request) and wakes the scheduler.
 func (s *Server) resyncNow(r *http.Request, c *store.Connection) {
-	c.SyncRequested = s.clock.Now()
-	if err := s.st.PutConnection(r.Context(), *c); err != nil {
+	if err := s.st.RequestSync(r.Context(), c.UserID, c.ID, s.clock.Now()); err != nil {
 		s.log.Error("request a sync", "err", err)
 	}
 	s.wake(r.Context(), c.UserID)

@@ -22,6 +22,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /webhooks/microsoft", s.handleMicrosoftWebhook)
 	s.mux.HandleFunc("POST /webhooks/zoom", s.handleZoomWebhook)
 
+	s.mux.HandleFunc("POST /actions", s.handleAction)
+
 	s.mux.HandleFunc("GET /settings", s.handleSettings)
 	s.mux.HandleFunc("POST /settings", s.handleSaveSettings)
 

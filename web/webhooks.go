@@ -79,8 +79,7 @@ func (s *Server) handleMicrosoftWebhook(w http.ResponseWriter, r *http.Request) 
 			continue
 		}
 		accepted++
-		c.SyncRequested = now
-		if err := s.st.PutConnection(r.Context(), c); err != nil {
+		if err := s.st.RequestSync(r.Context(), c.UserID, c.ID, now); err != nil {
 			s.log.Error("request a sync from a notification", "err", err)
 			http.Error(w, "could not record the notification; please retry", http.StatusServiceUnavailable)
 			return

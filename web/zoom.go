@@ -96,12 +96,17 @@ func (s *Server) handleZoomWebhook(w http.ResponseWriter, r *http.Request) {
 	conns, err := s.st.FindConnections(r.Context(), "zoom", ev.UserID)
 	if err != nil {
 		s.log.Error("find zoom connections", "err", err)
+		s.st.UnmarkSeen(r.Context(), "zoom:"+ev.EventID)
 		http.Error(w, "could not handle the delivery; please retry", http.StatusServiceUnavailable)
 		return
 	}
 	for _, c := range conns {
 		if err := s.applyZoomEvent(r.Context(), c, ev, now); err != nil {
 			s.log.Error("apply zoom event", "user", c.UserID, "err", err)
+			// Forget the delivery so Zoom's retry is acted on.
+			if uerr := s.st.UnmarkSeen(r.Context(), "zoom:"+ev.EventID); uerr != nil {
+				s.log.Error("forget zoom delivery", "err", uerr)
+			}
 			http.Error(w, "could not handle the delivery; please retry", http.StatusServiceUnavailable)
 			return
 		}

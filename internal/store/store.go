@@ -170,6 +170,9 @@ type Store interface {
 	// SwapCredential replaces the credential blob of a connection only if it is still old;
 	// otherwise it returns ErrConflict (someone refreshed the token meanwhile).
 	SwapCredential(ctx context.Context, userID, id string, old, updated []byte) error
+	// RequestSync sets only the connection's SyncRequested to at (never earlier than it was),
+	// leaving the rest of the record (a credential refreshed meanwhile) alone.
+	RequestSync(ctx context.Context, userID, id string, at time.Time) error
 	// EachConnection calls fn for every connection of every user (key rotation, maintenance).
 	// fn may call other Store methods.
 	EachConnection(ctx context.Context, fn func(Connection) error) error
@@ -211,6 +214,9 @@ type Store interface {
 	// MarkSeen records key (a webhook delivery ID) for ttl and reports whether this is the
 	// first time it was seen within ttl: deliveries repeated by a provider act once.
 	MarkSeen(ctx context.Context, key string, ttl time.Duration) (first bool, err error)
+	// UnmarkSeen forgets key, so a delivery that could not be acted on is acted on when the
+	// provider retries it.
+	UnmarkSeen(ctx context.Context, key string) error
 
 	// Due index: one due time per person (design.md section 7), kept to the millisecond.
 	//

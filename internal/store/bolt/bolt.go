@@ -662,6 +662,21 @@ func (s *Store) SwapCredential(ctx context.Context, userID, id string, old, upda
 	})
 }
 
+// RequestSync sets the connection's SyncRequested (never moving it back) in one transaction.
+func (s *Store) RequestSync(ctx context.Context, userID, id string, at time.Time) error {
+	return s.update(ctx, "request sync", func(tx *bbolt.Tx) error {
+		c, err := getConnection(tx, userID, id)
+		if err != nil {
+			return err
+		}
+		if !at.After(c.SyncRequested) {
+			return nil
+		}
+		c.SyncRequested = at.UTC()
+		return putConnection(tx, c)
+	})
+}
+
 // EachConnection calls fn for every connection, ordered by user ID and connection ID. fn runs
 // outside any transaction, so it may call other methods; connections added during the walk
 // may or may not be visited.
@@ -1178,4 +1193,11 @@ func (s *Store) MarkSeen(ctx context.Context, key string, ttl time.Duration) (bo
 		return b.Put([]byte(key), be64(uint64(now+ttl.Milliseconds())))
 	})
 	return first, err
+}
+
+// UnmarkSeen forgets a delivery key.
+func (s *Store) UnmarkSeen(ctx context.Context, key string) error {
+	return s.update(ctx, "unmark seen", func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketSeen).Delete([]byte(key))
+	})
 }

@@ -618,6 +618,32 @@ func (s *Store) SwapCredential(ctx context.Context, userID, id string, old, upda
 	}, connsKey)
 }
 
+// RequestSync sets the connection's SyncRequested (never moving it back) in an optimistic
+// transaction on the user's connections.
+func (s *Store) RequestSync(ctx context.Context, userID, id string, at time.Time) error {
+	connsKey := s.key("conns", userID)
+	return s.watch(ctx, "request sync", func(tx *goredis.Tx) error {
+		c, err := s.getConnection(ctx, tx, userID, id)
+		if err != nil {
+			return err
+		}
+		if !at.After(c.SyncRequested) {
+			return nil
+		}
+		prev := c
+		c.SyncRequested = at.UTC()
+		data, err := encode(c)
+		if err != nil {
+			return err
+		}
+		_, err = tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+			s.putConnection(ctx, p, prev, c, data)
+			return nil
+		})
+		return err
+	}, connsKey)
+}
+
 // EachConnection calls fn for every connection, walking the set of all connections with
 // SSCAN. fn may call other methods; connections added or removed during the walk may or may
 // not be visited.
@@ -1005,4 +1031,9 @@ func (s *Store) MarkSeen(ctx context.Context, key string, ttl time.Duration) (bo
 	}
 	ok, err := s.rdb.SetNX(ctx, s.key("seen", key), 1, ttl).Result()
 	return ok, wrap("mark seen", err)
+}
+
+// UnmarkSeen forgets a delivery key.
+func (s *Store) UnmarkSeen(ctx context.Context, key string) error {
+	return wrap("unmark seen", s.rdb.Del(ctx, s.key("seen", key)).Err())
 }

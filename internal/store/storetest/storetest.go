@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"activity", testActivity},
 		{"sessions", testSessions},
 		{"mark_seen", testMarkSeen},
+		{"request_sync", testRequestSync},
 		{"due_mark", testDueMark},
 		{"due_claim", testDueClaim},
 		{"due_lease_expiry", testDueLeaseExpiry},
@@ -1203,6 +1204,12 @@ func testMarkSeen(t *testing.T, h Harness) {
 	if other, err := st.MarkSeen(ctx, "zoom:meeting.ended:2:abc", time.Hour); err != nil || !other {
 		t.Fatalf("another key = %v, %v; want true", other, err)
 	}
+	if err := st.UnmarkSeen(ctx, "zoom:meeting.ended:2:abc"); err != nil {
+		t.Fatal(err)
+	}
+	if again, err := st.MarkSeen(ctx, "zoom:meeting.ended:2:abc", time.Hour); err != nil || !again {
+		t.Fatalf("after UnmarkSeen = %v, %v; want true", again, err)
+	}
 	if first, err := st.MarkSeen(ctx, "short", 30*time.Millisecond); err != nil || !first {
 		t.Fatalf("short key = %v, %v", first, err)
 	}
@@ -1223,5 +1230,39 @@ func testMarkSeen(t *testing.T, h Harness) {
 		case <-ctx.Done():
 			t.Fatal(ctx.Err())
 		}
+	}
+}
+
+// testRequestSync: only SyncRequested changes, never backwards, and a credential swapped in
+// meanwhile survives.
+func testRequestSync(t *testing.T, h Harness) {
+	ctx := t.Context()
+	st := h.Store
+	now := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	if err := st.CreateUser(ctx, store.User{ID: "rs-user", Created: now}); err != nil {
+		t.Fatal(err)
+	}
+	c := store.Connection{ID: "rs-conn", UserID: "rs-user", Provider: "outlook", ExternalID: "oid-1", Credential: []byte("blob-1"), Health: store.HealthOK, Created: now}
+	if err := st.PutConnection(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.SwapCredential(ctx, "rs-user", "rs-conn", []byte("blob-1"), []byte("blob-2")); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RequestSync(ctx, "rs-user", "rs-conn", now.Add(time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.RequestSync(ctx, "rs-user", "rs-conn", now); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.GetConnection(ctx, "rs-user", "rs-conn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.SyncRequested.Equal(now.Add(time.Minute)) || string(got.Credential) != "blob-2" || got.ExternalID != "oid-1" {
+		t.Fatalf("after RequestSync: requested %v credential %q external %q", got.SyncRequested, got.Credential, got.ExternalID)
+	}
+	if err := st.RequestSync(ctx, "rs-user", "nope", now); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("RequestSync of a missing connection = %v, want ErrNotFound", err)
 	}
 }
