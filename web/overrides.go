@@ -101,7 +101,12 @@ func (s *Server) applyAction(ctx context.Context, userID string, a Action) (stri
 		if err := drop(presence.OverrideFocus); err != nil {
 			return "", err
 		}
-		if cur.Kind != presence.KindNone && cur.Kind != presence.KindManualFocus {
+		// Whatever shows once our focus is gone (a meeting in progress) ends too.
+		after, _, err := s.current(ctx, u, now)
+		if err != nil {
+			return "", err
+		}
+		if after.Current().State.Kind != presence.KindNone {
 			if err := put(presence.Override{Kind: presence.OverrideBack, Start: now}); err != nil {
 				return "", err
 			}
