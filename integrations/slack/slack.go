@@ -25,6 +25,23 @@ import (
 //   - users:write: set presence to away.
 var UserScopes = []string{"users.profile:read", "users.profile:write", "dnd:read", "dnd:write", "users:write"}
 
+// BotScopes are the bot-token scopes, for the App Home only:
+//   - chat:write: answer in the App Home's messages tab, and tell the person when a connection
+//     breaks;
+//   - im:history: read what the person writes in the App Home's messages tab (never any other
+//     conversation: no channel or DM scopes beyond it).
+//
+// The App Home itself (views.publish) needs no scope.
+var BotScopes = []string{"chat:write", "im:history"}
+
+// Keys of provider.Credential.Extra for the workspace's bot token.
+const (
+	ExtraBotToken   = "bot_token"
+	ExtraBotRefresh = "bot_refresh"
+	ExtraBotExpiry  = "bot_expiry" // RFC 3339
+	ExtraBotUser    = "bot_user"
+)
+
 // Config configures the Slack app.
 type Config struct {
 	ClientID     string
@@ -59,6 +76,7 @@ func (c *Client) apiURL() string { return c.cfg.BaseURL + "/api/" }
 func (c *Client) AuthCodeURL(state string) string {
 	q := url.Values{
 		"client_id":    {c.cfg.ClientID},
+		"scope":        {strings.Join(BotScopes, ",")},
 		"user_scope":   {strings.Join(UserScopes, ",")},
 		"redirect_uri": {c.cfg.RedirectURL},
 		"state":        {state},
@@ -91,6 +109,15 @@ func (c *Client) Exchange(ctx context.Context, code string, now time.Time) (Inst
 	var scopes []string
 	if u.Scope != "" {
 		scopes = strings.Split(u.Scope, ",")
+	}
+	if resp.AccessToken != "" {
+		cred.Extra = map[string]string{ExtraBotToken: resp.AccessToken, ExtraBotUser: resp.BotUserID}
+		if resp.RefreshToken != "" {
+			cred.Extra[ExtraBotRefresh] = resp.RefreshToken
+		}
+		if resp.ExpiresIn > 0 {
+			cred.Extra[ExtraBotExpiry] = now.Add(time.Duration(resp.ExpiresIn) * time.Second).UTC().Format(time.RFC3339)
+		}
 	}
 	return Install{TeamID: resp.Team.ID, UserID: u.ID, Scopes: scopes, Credential: cred}, nil
 }
@@ -229,4 +256,71 @@ func mapErr(method string, err error) error {
 		return &provider.RevokedError{Reason: se.Err}
 	}
 	return err
+}
+
+// BotNeedsRefresh reports whether the bot token (token rotation) expires within margin.
+func BotNeedsRefresh(cred provider.Credential, now time.Time, margin time.Duration) bool {
+	exp, err := time.Parse(time.RFC3339, cred.Extra[ExtraBotExpiry])
+	return err == nil && cred.Extra[ExtraBotRefresh] != "" && !now.Add(margin).Before(exp)
+}
+
+// RefreshBot rotates the bot token kept in cred.Extra; the caller persists the result.
+func (c *Client) RefreshBot(ctx context.Context, cred provider.Credential, now time.Time) (provider.Credential, error) {
+	resp, err := slack.RefreshOAuthV2TokenContext(ctx, c.cfg.HTTPClient, c.cfg.ClientID, c.cfg.ClientSecret, cred.Extra[ExtraBotRefresh], slack.OAuthOptionAPIURL(c.apiURL()))
+	if err != nil {
+		return cred, fmt.Errorf("slack: refresh bot token: %w", mapErr("oauth.v2.access", err))
+	}
+	if resp.AccessToken == "" {
+		return cred, errors.New("slack: refresh bot token: the answer has no access token")
+	}
+	out := cred
+	out.Extra = map[string]string{}
+	for k, v := range cred.Extra {
+		out.Extra[k] = v
+	}
+	out.Extra[ExtraBotToken] = resp.AccessToken
+	if resp.RefreshToken != "" {
+		out.Extra[ExtraBotRefresh] = resp.RefreshToken
+	}
+	if resp.ExpiresIn > 0 {
+		out.Extra[ExtraBotExpiry] = now.Add(time.Duration(resp.ExpiresIn) * time.Second).UTC().Format(time.RFC3339)
+	}
+	return out, nil
+}
+
+func (c *Client) bot(cred provider.Credential) (*slack.Client, error) {
+	tok := cred.Extra[ExtraBotToken]
+	if tok == "" {
+		return nil, errors.New("slack: this install has no bot token (reconnect Slack to enable the App Home)")
+	}
+	return slack.New(tok, slack.OptionAPIURL(c.apiURL()), slack.OptionHTTPClient(c.cfg.HTTPClient)), nil
+}
+
+// PublishHome publishes the person's App Home view with the bot token.
+func (c *Client) PublishHome(ctx context.Context, cred provider.Credential, userID string, view slack.HomeTabViewRequest) error {
+	api, err := c.bot(cred)
+	if err != nil {
+		return err
+	}
+	if _, err := api.PublishViewContext(ctx, slack.PublishViewContextRequest{UserID: userID, View: view}); err != nil {
+		return fmt.Errorf("slack: publish home: %w", mapErr("views.publish", err))
+	}
+	return nil
+}
+
+// PostMessage writes to the person in the App Home's messages tab (channel: their user ID or
+// the DM channel), in a thread when threadTS is set.
+func (c *Client) PostMessage(ctx context.Context, cred provider.Credential, channel, text, threadTS string) error {
+	api, err := c.bot(cred)
+	if err != nil {
+		return err
+	}
+	opts := []slack.MsgOption{slack.MsgOptionText(text, false)}
+	if threadTS != "" {
+		opts = append(opts, slack.MsgOptionTS(threadTS))
+	}
+	if _, _, err := api.PostMessageContext(ctx, channel, opts...); err != nil {
+		return fmt.Errorf("slack: post message: %w", mapErr("chat.postMessage", err))
+	}
+	return nil
 }
