@@ -50,6 +50,7 @@ func (s *Scheduler) reconcileSlack(ctx context.Context, u store.User, c *store.C
 		return time.Time{} // automation paused: touch nothing
 	}
 	var retry time.Time
+	failed := false
 	for _, step := range []struct {
 		target string
 		fn     func(context.Context, presence.DesiredState, *store.TargetState) error
@@ -81,8 +82,13 @@ func (s *Scheduler) reconcileSlack(ctx context.Context, u store.User, c *store.C
 			if retry.IsZero() || t.Before(retry) {
 				retry = t
 			}
+			failed = true
 			continue
 		}
+	}
+	// The backoff starts over only when every step went well: a step with nothing to do
+	// after one that failed must not reset it (the retries would never slow down).
+	if !failed {
 		s.succeeded(c.ID)
 	}
 	return retry

@@ -28,6 +28,10 @@ func (s *Scheduler) syncConnection(ctx context.Context, u store.User, c *store.C
 		}
 	}
 	var cred *provider.Credential
+	// The connection's backoff starts over only after a run in which every due resource
+	// synced (and subscribed): one calendar that went well must not reset the backoff of
+	// another that keeps failing.
+	synced, failed := false, false
 	for _, res := range resources {
 		ss, err := s.st.GetSyncState(ctx, c.ID, res)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -38,11 +42,14 @@ func (s *Scheduler) syncConnection(ctx context.Context, u store.User, c *store.C
 		due := ss.Synced.Add(s.opt.ResyncInterval)
 		requested := !c.SyncRequested.IsZero() && !c.SyncRequested.Before(ss.Synced)
 		watchAt := s.watchAt(c, src, ss)
-		earlier(watchAt)
 		if !ss.Synced.IsZero() && due.After(now) && !requested && (watchAt.IsZero() || watchAt.After(now)) {
 			earlier(due)
+			earlier(watchAt)
 			continue
 		}
+		// From here on the old watch time (now or past) no longer counts: this run renews the
+		// subscription, or fails to and retries with a backoff. Counting it would make the
+		// person due again at once, and a subscription that keeps failing a hot loop.
 		if cred == nil {
 			k, err := s.credential(ctx, c, src.Refresh, now)
 			if err != nil {
@@ -70,6 +77,7 @@ func (s *Scheduler) syncConnection(ctx context.Context, u store.User, c *store.C
 				return time.Time{}
 			}
 			earlier(t)
+			failed = true
 			continue
 		}
 		for i := range result.Events {
@@ -92,16 +100,24 @@ func (s *Scheduler) syncConnection(ctx context.Context, u store.User, c *store.C
 			continue
 		}
 		res0.Token, res0.Synced = result.NextToken, now
-		if err := s.ensureWatch(ctx, c, src, *cred, &res0, now); err != nil {
-			earlier(s.retryAt(ctx, c, "watch", c.Provider, err, now))
+		werr := s.ensureWatch(ctx, c, src, *cred, &res0, now)
+		if werr != nil {
+			// Retried with the connection's backoff, which keeps growing: the sync went
+			// well, the subscription did not.
+			earlier(s.retryAt(ctx, c, "watch", c.Provider, werr, now))
+			failed = true
+		} else {
+			earlier(s.watchAt(c, src, res0))
 		}
-		earlier(s.watchAt(c, src, res0))
 		if err := s.st.PutSyncState(ctx, res0); err != nil {
 			s.log.Error("store sync state", "user", u.ID, "connection", c.ID, "err", err)
 		}
-		s.succeeded(c.ID)
+		synced = true
 		s.log.Debug("synced", "user", u.ID, "connection", c.ID, "full", result.Full, "changed", len(result.Events), "deleted", len(result.Deleted))
 		earlier(now.Add(s.opt.ResyncInterval))
+	}
+	if synced && !failed {
+		s.succeeded(c.ID)
 	}
 	return next
 }

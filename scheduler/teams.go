@@ -72,6 +72,7 @@ func (s *Scheduler) reconcileTeams(ctx context.Context, u store.User, c *store.C
 		return time.Time{}
 	}
 	var next time.Time
+	failed := false
 	earlier := func(t time.Time) {
 		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
 			next = t
@@ -109,10 +110,14 @@ func (s *Scheduler) reconcileTeams(ctx context.Context, u store.User, c *store.C
 				return time.Time{}
 			}
 			earlier(t)
+			failed = true
 			continue
 		}
-		s.succeeded(c.ID)
 		earlier(again)
+	}
+	// The backoff starts over only when both steps went well (see reconcileSlack).
+	if !failed {
+		s.succeeded(c.ID)
 	}
 	return next
 }
