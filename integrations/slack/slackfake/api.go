@@ -3,7 +3,6 @@ package slackfake
 import (
 	"bytes"
 	"encoding/json"
-	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -98,7 +97,7 @@ var apiMethods = map[string]methodSpec{
 	"users.setPresence": {scope: "users:write", userOnly: true, handle: (*Server).usersSetPresence},
 	"users.getPresence": {scope: "users:read", handle: (*Server).usersGetPresence},
 	"views.publish":     {botOnly: true, handle: (*Server).viewsPublish},
-	"chat.postMessage":  {scope: "chat:write", handle: (*Server).chatPostMessage},
+	"chat.postMessage":  {scope: "chat:write", botOnly: true, handle: (*Server).chatPostMessage},
 }
 
 func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
@@ -561,95 +560,4 @@ func (s *Server) usersGetPresence(req *apiRequest, t *token) result {
 		fields["last_activity"] = req.now.Unix()
 	}
 	return okResult(fields)
-}
-
-// viewsPublish stores an App Home view (type "home") for a person.
-func (s *Server) viewsPublish(req *apiRequest, t *token) result {
-	userID := req.params.Get("user_id")
-	if userID == "" {
-		return invalidArguments("missing required field: user_id")
-	}
-	p := s.users[userID]
-	if p == nil || p.teamID != t.teamID {
-		return errResult("user_not_found")
-	}
-	raw := []byte(req.params.Get("view"))
-	if v, ok := req.json["view"]; ok {
-		var str string
-		if json.Unmarshal(v, &str) == nil {
-			raw = []byte(str)
-		} else {
-			raw = v
-		}
-	}
-	if len(raw) == 0 {
-		return invalidArguments("missing required field: view")
-	}
-	var view map[string]any
-	if json.Unmarshal(raw, &view) != nil || view == nil {
-		return invalidArguments("[ERROR] failed to parse view [json-pointer:/view]")
-	}
-	if view["type"] != "home" {
-		return invalidArguments("[ERROR] must be 'home' [json-pointer:/view/type]")
-	}
-	if len(raw) > 250_000 {
-		return errResult("view_too_large")
-	}
-	if h := req.params.Get("hash"); h != "" && h != p.homeHash {
-		return errResult("hash_conflict")
-	}
-	p.homeView = json.RawMessage(slices.Clone(raw))
-	p.homeHash = fmt.Sprintf("%d.%s", req.now.Unix(), randHex(4))
-	tm := s.teams[t.teamID]
-	view["id"] = "V" + strings.ToUpper(randHex(5))
-	view["team_id"] = tm.id
-	view["app_id"] = AppID
-	view["bot_id"] = tm.botID
-	view["hash"] = p.homeHash
-	return okResult(map[string]any{"view": view})
-}
-
-func invalidArguments(msg string) result {
-	res := errResult("invalid_arguments")
-	res.body["response_metadata"] = map[string]any{"messages": []string{msg}}
-	return res
-}
-
-// chatPostMessage posts into a person's app DM (channel = the user ID or
-// its D… channel ID).
-func (s *Server) chatPostMessage(req *apiRequest, t *token) result {
-	ch := req.params.Get("channel")
-	uid := ch
-	if strings.HasPrefix(ch, "D") {
-		uid = "U" + strings.TrimPrefix(ch, "D")
-	}
-	p := s.users[uid]
-	if ch == "" || p == nil || p.teamID != t.teamID {
-		return errResult("channel_not_found")
-	}
-	text := req.params.Get("text")
-	blocks := req.params.Get("blocks")
-	if raw, ok := req.json["blocks"]; ok {
-		blocks = string(raw)
-	}
-	if text == "" && blocks == "" && req.params.Get("attachments") == "" {
-		return errResult("no_text")
-	}
-	if blocks != "" && !json.Valid([]byte(blocks)) {
-		return errResult("invalid_blocks")
-	}
-	s.tsSeq++
-	ts := fmt.Sprintf("%d.%06d", req.now.Unix(), s.tsSeq%1_000_000)
-	dm := "D" + strings.TrimPrefix(p.id, "U")
-	msg := Message{Channel: dm, Text: text, TS: ts, Time: req.now}
-	if blocks != "" {
-		msg.Blocks = json.RawMessage(blocks)
-	}
-	p.messages = append(p.messages, msg)
-	tm := s.teams[t.teamID]
-	return okResult(map[string]any{
-		"channel": dm,
-		"ts":      ts,
-		"message": map[string]any{"type": "message", "text": text, "user": tm.botUserID, "bot_id": tm.botID, "ts": ts},
-	})
 }

@@ -242,7 +242,7 @@ func (s *Server) exchangeCode(req *apiRequest, secretOK bool) result {
 	req.team, req.user = tm.id, ac.userID
 
 	fields := map[string]any{
-		"app_id":                AppID,
+		"app_id":                s.appID,
 		"team":                  map[string]any{"id": tm.id, "name": tm.name},
 		"enterprise":            nil,
 		"is_enterprise_install": false,
@@ -301,7 +301,7 @@ func (s *Server) refreshTokens(req *apiRequest) result {
 	access, refresh := s.issue(rt.kind, rt.teamID, rt.userID, rt.scopes, true)
 	expiresIn := int(RotatingTokenLifetime / time.Second)
 	fields := map[string]any{
-		"app_id":                AppID,
+		"app_id":                s.appID,
 		"team":                  map[string]any{"id": tm.id, "name": tm.name},
 		"enterprise":            nil,
 		"is_enterprise_install": false,

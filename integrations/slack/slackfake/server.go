@@ -9,9 +9,26 @@
 // 429 with an integer Retry-After when a per-minute rate limit is exceeded,
 // HTTP 404 with unknown_method for methods it does not know.
 //
+// It also plays Slack's side of the App Home. views.publish keeps each
+// person's Home view and chat.postMessage their DM with the app. The fake
+// delivers signed Events API requests (URLVerification, OpenAppHome,
+// SendIM: url_verification, app_home_opened, message.im) to
+// Options.EventsURL and signed block_actions interactions (ClickButton) to
+// Options.InteractivityURL, exactly as Slack sends them, and records every
+// delivery (Deliveries). Redeliver, Replay, SendSigned, SendWrongSignature,
+// SendTampered, ClickRaw and SendRaw make the retried, replayed, stale,
+// forged and malformed requests an endpoint must handle. Deliveries are
+// synchronous and never hold the fake's lock, so the app may call the Web
+// API back while answering. Its pages render each person's published Home
+// view as simple HTML whose buttons and message form fire those deliveries.
+//
 // Routes:
 //
 //	GET  /, /people          a page listing every fake person and their status ("Sandbox Slack")
+//	GET  /people/{user}      the person's App Home: the published Home view and the DM conversation
+//	POST /_sandbox/open      fire app_home_opened (form: user, tab) and go back to the App Home page
+//	POST /_sandbox/click     click a Home view button (form: user, action_id) and go back
+//	POST /_sandbox/im        send a message in the App Home (form: user, text, thread_ts) and go back
 //	GET  /oauth/v2/authorize the consent page (pick a fake person, Approve or Cancel)
 //	POST /oauth/v2/authorize the consent decision; redirects to redirect_uri
 //	     /api/<method>       Web API: oauth.v2.access, auth.test, auth.revoke,
@@ -26,6 +43,7 @@
 package slackfake
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -43,7 +61,8 @@ import (
 const (
 	DefaultTeamID   = "T0001"
 	DefaultTeamName = "Sandbox Workspace"
-	// AppID is the app ID the fake reports in OAuth responses.
+	// AppID is the app ID the fake reports in OAuth responses, views and
+	// deliveries unless Options.AppID says otherwise.
 	AppID = "A0SANDBOX01"
 )
 
@@ -124,6 +143,33 @@ type Options struct {
 	// prefixes; an authorize request with another redirect_uri is refused,
 	// and one without redirect_uri uses the first entry.
 	RedirectURIs []string
+
+	// SigningSecret signs every Events API and interactivity delivery
+	// (X-Slack-Signature). Empty means generated; read it back with
+	// Server.SigningSecret.
+	SigningSecret string
+
+	// VerificationToken is the legacy verification token sent as "token" in
+	// every delivery. Empty means generated; see Server.VerificationToken.
+	VerificationToken string
+
+	// EventsURL is the app's Events API Request URL, where url_verification,
+	// app_home_opened and message.im are delivered. It can be set later with
+	// Server.SetEventsURL.
+	EventsURL string
+
+	// InteractivityURL is the app's Interactivity Request URL, where
+	// block_actions payloads are delivered. It can be set later with
+	// Server.SetInteractivityURL.
+	InteractivityURL string
+
+	// AppID is the app's ID (api_app_id) in OAuth responses, views and
+	// deliveries. Empty means the AppID constant.
+	AppID string
+
+	// DeliveryClient sends the deliveries. Nil means a client with a
+	// 10-second timeout that, like Slack, follows at most two redirects.
+	DeliveryClient *http.Client
 }
 
 // Server is the fake Slack. Create it with New; it is safe for concurrent use.
@@ -148,8 +194,17 @@ type Server struct {
 	windows     map[string]*window
 	failures    map[string][]failure
 	calls       []Call
-	changed     chan struct{} // closed and replaced whenever the call log grows
+	changed     chan struct{} // closed and replaced whenever the call or delivery log grows
 	tsSeq       int
+
+	appID             string
+	signingSecret     string
+	verificationToken string
+	client            *http.Client
+	eventsURL         string
+	interactivityURL  string
+	deliveries        []Delivery
+	eventSeq          int
 }
 
 type team struct {
@@ -167,9 +222,10 @@ type person struct {
 	statusExp   time.Time // zero: never expires
 	snoozeEnd   time.Time // zero: no snooze
 	manualAway  bool
-	homeView    json.RawMessage
+	homeView    json.RawMessage // the full published Home view, as views.publish answers it
+	homeViewID  string          // stable per person once a view is published
 	homeHash    string
-	messages    []Message
+	messages    []Message // the App Home DM: the person's messages and the app's
 }
 
 type tokenKind int
@@ -233,13 +289,22 @@ type DNDState struct {
 	SnoozeEnd time.Time // zero when not snoozed
 }
 
-// Message is a chat.postMessage the app sent.
+// Message is one message in a person's App Home DM: one the app sent with
+// chat.postMessage, or one the person sent (SendIM).
 type Message struct {
-	Channel string
+	Channel string // the DM channel, D…
 	Text    string
 	Blocks  json.RawMessage
 	TS      string
-	Time    time.Time
+	// ThreadTS is the ts of the thread's parent for a reply in a thread,
+	// else "".
+	ThreadTS string
+	// User is the author: the person's ID, or the workspace's bot user for
+	// the app's messages.
+	User string
+	// Bot is true for the app's messages.
+	Bot  bool
+	Time time.Time
 }
 
 type failure struct {
@@ -277,6 +342,22 @@ func New(opts Options) *Server {
 	if s.clientSecret == "" {
 		s.clientSecret = randHex(16)
 	}
+	s.appID = cmp.Or(opts.AppID, AppID)
+	s.signingSecret = cmp.Or(opts.SigningSecret, randHex(16))
+	s.verificationToken = cmp.Or(opts.VerificationToken, randToken(24))
+	s.eventsURL, s.interactivityURL = opts.EventsURL, opts.InteractivityURL
+	s.client = opts.DeliveryClient
+	if s.client == nil {
+		s.client = &http.Client{
+			Timeout: 10 * time.Second,
+			CheckRedirect: func(_ *http.Request, via []*http.Request) error {
+				if len(via) > 2 {
+					return errTooManyRedirects
+				}
+				return nil
+			},
+		}
+	}
 	s.addTeam(DefaultTeamID, DefaultTeamName)
 	s.addUser(DefaultTeamID, "U0001", "Ada")
 	s.addUser(DefaultTeamID, "U0002", "Grace")
@@ -288,6 +369,10 @@ func New(opts Options) *Server {
 	mux.HandleFunc("GET /oauth/v2/authorize", s.handleAuthorize)
 	mux.HandleFunc("POST /oauth/v2/authorize", s.handleDecision)
 	mux.HandleFunc("/api/{method}", s.handleAPI)
+	mux.HandleFunc("GET /people/{user}", s.handleAppHome)
+	mux.HandleFunc("POST /_sandbox/open", s.handleSandboxOpen)
+	mux.HandleFunc("POST /_sandbox/click", s.handleSandboxClick)
+	mux.HandleFunc("POST /_sandbox/im", s.handleSandboxIM)
 	s.mux = mux
 	return s
 }
@@ -300,6 +385,31 @@ func (s *Server) ClientID() string { return s.clientID }
 
 // ClientSecret returns the app's OAuth client secret.
 func (s *Server) ClientSecret() string { return s.clientSecret }
+
+// AppID returns the app's ID (api_app_id).
+func (s *Server) AppID() string { return s.appID }
+
+// SigningSecret returns the secret that signs deliveries; the app verifies
+// X-Slack-Signature with it.
+func (s *Server) SigningSecret() string { return s.signingSecret }
+
+// VerificationToken returns the legacy verification token sent as "token"
+// in deliveries.
+func (s *Server) VerificationToken() string { return s.verificationToken }
+
+// SetEventsURL sets the app's Events API Request URL.
+func (s *Server) SetEventsURL(u string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.eventsURL = u
+}
+
+// SetInteractivityURL sets the app's Interactivity Request URL.
+func (s *Server) SetInteractivityURL(u string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.interactivityURL = u
+}
 
 // SetBaseURL tells the fake where it is served (for example
 // "http://127.0.0.1:4321"), so that auth.test and its pages can give
@@ -494,7 +604,9 @@ func (s *Server) Presence(userID string) string {
 }
 
 // HomeView returns the App Home view last published for userID with
-// views.publish, or nil.
+// views.publish, or nil. It is the full view as views.publish answered it
+// (id, team_id, type, blocks, private_metadata, callback_id, state, hash,
+// app_id, bot_id, …) and as app_home_opened and block_actions carry it.
 func (s *Server) HomeView(userID string) json.RawMessage {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -505,8 +617,14 @@ func (s *Server) HomeView(userID string) json.RawMessage {
 }
 
 // Messages returns the messages the app posted to a person's app DM with
-// chat.postMessage (channel = the user ID or its D… channel).
+// chat.postMessage (channel = the user ID or its D… channel), oldest first.
 func (s *Server) Messages(userID string) []Message {
+	return slices.DeleteFunc(s.Conversation(userID), func(m Message) bool { return !m.Bot })
+}
+
+// Conversation returns the person's whole App Home DM, oldest first: the
+// messages the person sent (SendIM) and the app's (chat.postMessage).
+func (s *Server) Conversation(userID string) []Message {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if p := s.users[userID]; p != nil {
