@@ -76,7 +76,11 @@ type Deps struct {
 	Sources map[string]Source // by connection provider ("google")
 	Slack   SlackAPI          // nil when Slack is not configured
 	Teams   TeamsAPI          // nil when Microsoft is not configured
-	Options Options
+	// OnProcessed, when set, is called after each person's run (the Slack App Home refreshes
+	// itself from it); OnBroken when a connection breaks (the person is told).
+	OnProcessed func(ctx context.Context, userID string)
+	OnBroken    func(ctx context.Context, userID, provider string)
+	Options     Options
 }
 
 // Scheduler runs the due loop.
@@ -88,7 +92,10 @@ type Scheduler struct {
 	sources map[string]Source
 	slack   SlackAPI
 	teams   TeamsAPI
-	opt     Options
+
+	onProcessed func(ctx context.Context, userID string)
+	onBroken    func(ctx context.Context, userID, provider string)
+	opt         Options
 
 	wake chan struct{}
 
@@ -133,9 +140,16 @@ func New(d Deps) (*Scheduler, error) {
 	return &Scheduler{
 		log: d.Logger, st: d.Store, vault: d.Vault, clock: d.Clock,
 		sources: d.Sources, slack: d.Slack, teams: d.Teams, opt: o,
+		onProcessed: d.OnProcessed, onBroken: d.OnBroken,
 		wake:     make(chan struct{}, 1),
 		failures: map[string]int{},
 	}, nil
+}
+
+// SetHooks sets Deps.OnProcessed and Deps.OnBroken after construction (the web server that
+// provides them needs the scheduler first). Call it before Run.
+func (s *Scheduler) SetHooks(onProcessed func(ctx context.Context, userID string), onBroken func(ctx context.Context, userID, provider string)) {
+	s.onProcessed, s.onBroken = onProcessed, onBroken
 }
 
 // Wake marks a person due now (a new connection, an override, a push notification) and wakes
@@ -242,6 +256,9 @@ func (s *Scheduler) process(ctx context.Context, c store.Claim) {
 	}
 	if err := s.st.Complete(context.WithoutCancel(ctx), c, next); err != nil {
 		s.log.Error("complete claim", "user", c.UserID, "err", err)
+	}
+	if s.onProcessed != nil && err == nil {
+		s.onProcessed(ctx, c.UserID)
 	}
 	s.poke()
 }
@@ -412,6 +429,9 @@ func (s *Scheduler) broken(ctx context.Context, c *store.Connection, reason stri
 	}
 	s.log.Warn("connection broken: the person must reconnect", "user", c.UserID, "connection", c.ID, "provider", c.Provider, "reason", reason)
 	s.activity(ctx, c.UserID, store.Activity{At: now, Kind: "connection", Target: c.Provider, Outcome: "broken", Reason: "reconnect needed (" + reason + ")"})
+	if s.onBroken != nil {
+		s.onBroken(ctx, c.UserID, c.Provider)
+	}
 }
 
 // retryAt decides when to try a connection again after err, and records why.

@@ -19,6 +19,8 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /connect/{provider}/callback", s.handleConnectCallback)
 	s.mux.HandleFunc("POST /connections/{id}/disconnect", s.handleDisconnect)
 
+	s.mux.HandleFunc("POST /slack/events", s.handleSlackEvents)
+	s.mux.HandleFunc("POST /slack/interactivity", s.handleSlackInteractivity)
 	s.mux.HandleFunc("POST /webhooks/microsoft", s.handleMicrosoftWebhook)
 	s.mux.HandleFunc("POST /webhooks/zoom", s.handleZoomWebhook)
 

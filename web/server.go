@@ -15,6 +15,7 @@ import (
 	"maps"
 	"net/http"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/dontinterrupt/dontinterrupt/internal/clock"
@@ -47,6 +48,11 @@ type Deps struct {
 	Slack     SlackClient
 	Microsoft MicrosoftClient
 	Zoom      ZoomClient
+	// SlackBot and SlackSigningSecret enable the App Home (events and interactivity).
+	SlackBot           SlackBot
+	SlackSigningSecret string
+	// PublicURL is the service's public base URL (links in Slack messages).
+	PublicURL string
 	// Wake marks a person due now in the scheduler.
 	Wake func(ctx context.Context, userID string) error
 
@@ -72,6 +78,11 @@ type Server struct {
 	slack   SlackClient
 
 	zoom ZoomClient
+
+	slackBot           SlackBot
+	slackSigningSecret string
+	publicURL          string
+	homes              homeCache
 
 	signIn   map[string]oauthFlow // by sign-in provider
 	connect  map[string]oauthFlow // by connection provider
@@ -125,6 +136,10 @@ func NewServer(d Deps) (*Server, error) {
 	for _, t := range slices.Sorted(maps.Keys(d.SandboxLinks)) {
 		s.sandboxLinks = append(s.sandboxLinks, providerLink{Name: d.SandboxLinks[t], Title: t, Enabled: true})
 	}
+	if !isNilInterface(d.SlackBot) {
+		s.slackBot, s.slackSigningSecret = d.SlackBot, d.SlackSigningSecret
+	}
+	s.publicURL = strings.TrimRight(d.PublicURL, "/")
 	if !isNilInterface(d.Zoom) {
 		s.zoom = d.Zoom
 		s.zoomFlows(d.Zoom)

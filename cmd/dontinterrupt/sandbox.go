@@ -62,10 +62,16 @@ func startSandbox(cfg *config.Config, log *slog.Logger) (*sandbox, error) {
 	cfg.Google.ClientID, cfg.Google.ClientSecret = sb.google.ClientID(), config.Secret(sb.google.ClientSecret())
 	cfg.Google.IssuerURL, cfg.Google.APIURL = u, u+"/"
 
+	if !cfg.Slack.SigningSecret.IsSet() {
+		cfg.Slack.SigningSecret = config.Secret(randomHex(16))
+	}
 	sb.slack = slackfake.New(slackfake.Options{
-		ClientID:      cfg.Slack.ClientID,
-		ClientSecret:  cfg.Slack.ClientSecret.Reveal(),
-		TokenRotation: true,
+		ClientID:         cfg.Slack.ClientID,
+		ClientSecret:     cfg.Slack.ClientSecret.Reveal(),
+		SigningSecret:    cfg.Slack.SigningSecret.Reveal(),
+		EventsURL:        cfg.URL("/slack/events"),
+		InteractivityURL: cfg.URL("/slack/interactivity"),
+		TokenRotation:    true,
 	})
 	u, err = listen(sb.slack)
 	if err != nil {
@@ -76,9 +82,6 @@ func startSandbox(cfg *config.Config, log *slog.Logger) (*sandbox, error) {
 	sb.slackURL = u
 	cfg.Slack.ClientID, cfg.Slack.ClientSecret = sb.slack.ClientID(), config.Secret(sb.slack.ClientSecret())
 	cfg.Slack.BaseURL = u
-	if !cfg.Slack.SigningSecret.IsSet() {
-		cfg.Slack.SigningSecret = config.Secret(randomHex(16))
-	}
 	sb.graph = graphfake.New(graphfake.Options{
 		ClientID:             cfg.Microsoft.ClientID,
 		ClientSecret:         cfg.Microsoft.ClientSecret.Reveal(),

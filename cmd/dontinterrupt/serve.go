@@ -231,7 +231,10 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	}
 	if sc != nil {
 		webDeps.Slack = sc
+		webDeps.SlackBot = sc
+		webDeps.SlackSigningSecret = cfg.Slack.SigningSecret.Reveal()
 	}
+	webDeps.PublicURL = cfg.URL("")
 	if mc != nil {
 		webDeps.Microsoft = microsoftWeb{mc}
 	}
@@ -248,6 +251,8 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	if err != nil {
 		return err
 	}
+	// The App Home follows every change the scheduler makes, and hears of broken connections.
+	sched.SetHooks(handler.RefreshHome, handler.NotifyBroken)
 
 	// Maintenance. A `keys rotate` run elsewhere adds a key to the keyset file; the service
 	// notices within seconds (a stat of the file) and re-encrypts (in bolt mode the rotating
