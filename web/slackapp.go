@@ -79,7 +79,63 @@ func (s *Server) verifySlack(w http.ResponseWriter, r *http.Request) ([]byte, bo
 		http.Error(w, "signature check failed: "+err.Error(), http.StatusUnauthorized)
 		return nil, false
 	}
+	// A request replayed byte for byte (same timestamp and signature) inside the window is
+	// refused; Slack's own retries are new requests with new signatures.
+	first, err := s.st.MarkSeen(r.Context(), "slack-sig:"+r.Header.Get("X-Slack-Signature"), 10*time.Minute)
+	if err != nil {
+		http.Error(w, "please retry", http.StatusServiceUnavailable)
+		return nil, false
+	}
+	if !first {
+		http.Error(w, "this exact request was already received (replay)", http.StatusConflict)
+		return nil, false
+	}
 	return body, true
+}
+
+// eventMeta is the part of an event_callback wrapper we use.
+type eventMeta struct {
+	EventID string `json:"event_id"`
+	TeamID  string `json:"team_id"`
+}
+
+// parseEventsPayload reads an Events API body (already verified).
+func parseEventsPayload(body []byte) (slackevents.EventsAPIEvent, eventMeta, error) {
+	var meta eventMeta
+	ev, err := slackevents.ParseEvent(json.RawMessage(body), slackevents.OptionNoVerifyToken())
+	if err != nil {
+		return ev, meta, fmt.Errorf("not an Events API payload: %w", err)
+	}
+	if ev.Type == slackevents.CallbackEvent {
+		if err := json.Unmarshal(body, &meta); err != nil || meta.EventID == "" {
+			return ev, meta, errors.New("event_callback without an event_id")
+		}
+	}
+	return ev, meta, nil
+}
+
+// parseInteractionPayload reads an interactivity body (already verified): a form with a
+// payload field holding a block_actions callback with one of our action IDs.
+func parseInteractionPayload(body []byte) (slack.InteractionCallback, slack.BlockAction, error) {
+	var cb slack.InteractionCallback
+	form, err := url.ParseQuery(string(body))
+	if err != nil || form.Get("payload") == "" {
+		return cb, slack.BlockAction{}, errors.New("expected a form with a payload field")
+	}
+	if err := json.Unmarshal([]byte(form.Get("payload")), &cb); err != nil {
+		return cb, slack.BlockAction{}, fmt.Errorf("the payload is not JSON: %w", err)
+	}
+	if cb.Type != slack.InteractionTypeBlockActions || len(cb.ActionCallback.BlockActions) == 0 || cb.ActionCallback.BlockActions[0] == nil {
+		return cb, slack.BlockAction{}, errors.New("only App Home button presses are handled here")
+	}
+	act := *cb.ActionCallback.BlockActions[0]
+	if !slices.Contains(knownActions, act.ActionID) {
+		return cb, act, errors.New("unknown action " + strings.Map(printable, act.ActionID))
+	}
+	if cb.User.ID == "" {
+		return cb, act, errors.New("the payload names no user")
+	}
+	return cb, act, nil
 }
 
 // slackUser finds our person and their Slack connection for a Slack (team, user).
@@ -104,9 +160,9 @@ func (s *Server) handleSlackEvents(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	ev, err := slackevents.ParseEvent(json.RawMessage(body), slackevents.OptionNoVerifyToken())
+	ev, wrapper, err := parseEventsPayload(body)
 	if err != nil {
-		http.Error(w, "not an Events API payload: "+err.Error(), http.StatusBadRequest)
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	switch ev.Type {
@@ -122,15 +178,6 @@ func (s *Server) handleSlackEvents(w http.ResponseWriter, r *http.Request) {
 	case slackevents.CallbackEvent:
 	default:
 		w.WriteHeader(http.StatusOK) // app_rate_limited and others: nothing to do
-		return
-	}
-	var wrapper struct {
-		EventID string `json:"event_id"`
-		TeamID  string `json:"team_id"`
-	}
-	json.Unmarshal(body, &wrapper)
-	if wrapper.EventID == "" {
-		http.Error(w, "event_callback without an event_id", http.StatusBadRequest)
 		return
 	}
 	first, err := s.st.MarkSeen(r.Context(), "slack:"+wrapper.EventID, seenTTL)
@@ -221,23 +268,9 @@ func (s *Server) handleSlackInteractivity(w http.ResponseWriter, r *http.Request
 	if !ok {
 		return
 	}
-	form, err := url.ParseQuery(string(body))
-	if err != nil || form.Get("payload") == "" {
-		http.Error(w, "expected a form with a payload field", http.StatusBadRequest)
-		return
-	}
-	var cb slack.InteractionCallback
-	if err := json.Unmarshal([]byte(form.Get("payload")), &cb); err != nil {
-		http.Error(w, "the payload is not JSON: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	if cb.Type != slack.InteractionTypeBlockActions || len(cb.ActionCallback.BlockActions) == 0 {
-		http.Error(w, "only App Home button presses are handled here", http.StatusBadRequest)
-		return
-	}
-	act := cb.ActionCallback.BlockActions[0]
-	if !slices.Contains(knownActions, act.ActionID) {
-		http.Error(w, "unknown action "+strings.Map(printable, act.ActionID), http.StatusBadRequest)
+	cb, act, err := parseInteractionPayload(body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
 	c, found, err := s.slackUser(r.Context(), cb.User.TeamID, cb.User.ID)
