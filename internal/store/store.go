@@ -211,6 +211,13 @@ type Store interface {
 	GetSession(ctx context.Context, id string) (Session, error)
 	DeleteSession(ctx context.Context, id string) error
 
+	// OAuth server records (Alexa account linking): by kind ("code", "access", "refresh",
+	// "pkce", …) and key, a token's HMAC signature or a request ID, never a token. A record
+	// past its expiry reads as ErrNotFound.
+	PutOAuthRecord(ctx context.Context, kind, key string, data []byte, expires time.Time) error
+	GetOAuthRecord(ctx context.Context, kind, key string) ([]byte, error)
+	DeleteOAuthRecord(ctx context.Context, kind, key string) error
+
 	// MarkSeen records key (a webhook delivery ID) for ttl and reports whether this is the
 	// first time it was seen within ttl: deliveries repeated by a provider act once.
 	MarkSeen(ctx context.Context, key string, ttl time.Duration) (first bool, err error)

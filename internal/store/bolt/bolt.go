@@ -41,6 +41,7 @@ var (
 	bucketSessionExp = []byte("session_exp") // be64(expires ms) + session ID → empty
 	bucketDue        = []byte("due")         // user ID → due entry (see dueEntry.marshal)
 	bucketSeen       = []byte("seen")        // delivery key → be64(expires ms)
+	bucketOAuth      = []byte("oauth")       // kind + 0 + key → be64(expires ms) + data
 )
 
 // Keys inside a user's nested bucket.
@@ -122,7 +123,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	}
 	s := &Store{db: db, now: o.now, due: newDueIndex()}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketUsers, bucketIdentities, bucketConnExt, bucketSync, bucketSessions, bucketSessionExp, bucketDue, bucketSeen} {
+		for _, name := range [][]byte{bucketUsers, bucketIdentities, bucketConnExt, bucketSync, bucketSessions, bucketSessionExp, bucketDue, bucketSeen, bucketOAuth} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -1199,5 +1200,36 @@ func (s *Store) MarkSeen(ctx context.Context, key string, ttl time.Duration) (bo
 func (s *Store) UnmarkSeen(ctx context.Context, key string) error {
 	return s.update(ctx, "unmark seen", func(tx *bbolt.Tx) error {
 		return tx.Bucket(bucketSeen).Delete([]byte(key))
+	})
+}
+
+func oauthKey(kind, key string) []byte { return append(append([]byte(kind), 0), key...) }
+
+// PutOAuthRecord stores an OAuth server record until expires.
+func (s *Store) PutOAuthRecord(ctx context.Context, kind, key string, data []byte, expires time.Time) error {
+	return s.update(ctx, "put oauth record", func(tx *bbolt.Tx) error {
+		v := append(be64(uint64(expires.UnixMilli())), data...)
+		return tx.Bucket(bucketOAuth).Put(oauthKey(kind, key), v)
+	})
+}
+
+// GetOAuthRecord reads an OAuth server record; an expired one is ErrNotFound.
+func (s *Store) GetOAuthRecord(ctx context.Context, kind, key string) ([]byte, error) {
+	var out []byte
+	err := s.view(ctx, "get oauth record", func(tx *bbolt.Tx) error {
+		v := tx.Bucket(bucketOAuth).Get(oauthKey(kind, key))
+		if len(v) < 8 || int64(binary.BigEndian.Uint64(v[:8])) <= s.now().UnixMilli() {
+			return store.ErrNotFound
+		}
+		out = bytes.Clone(v[8:])
+		return nil
+	})
+	return out, err
+}
+
+// DeleteOAuthRecord removes an OAuth server record (a missing one is fine).
+func (s *Store) DeleteOAuthRecord(ctx context.Context, kind, key string) error {
+	return s.update(ctx, "delete oauth record", func(tx *bbolt.Tx) error {
+		return tx.Bucket(bucketOAuth).Delete(oauthKey(kind, key))
 	})
 }

@@ -1037,3 +1037,26 @@ func (s *Store) MarkSeen(ctx context.Context, key string, ttl time.Duration) (bo
 func (s *Store) UnmarkSeen(ctx context.Context, key string) error {
 	return wrap("unmark seen", s.rdb.Del(ctx, s.key("seen", key)).Err())
 }
+
+// PutOAuthRecord stores an OAuth server record with a TTL to expires.
+func (s *Store) PutOAuthRecord(ctx context.Context, kind, key string, data []byte, expires time.Time) error {
+	ttl := time.Until(expires)
+	if ttl < time.Millisecond {
+		return nil // already expired: nothing to keep
+	}
+	return wrap("put oauth record", s.rdb.Set(ctx, s.key("oauth", kind, key), data, ttl).Err())
+}
+
+// GetOAuthRecord reads an OAuth server record.
+func (s *Store) GetOAuthRecord(ctx context.Context, kind, key string) ([]byte, error) {
+	b, err := s.rdb.Get(ctx, s.key("oauth", kind, key)).Bytes()
+	if err != nil {
+		return nil, wrap("get oauth record", notFound(err))
+	}
+	return b, nil
+}
+
+// DeleteOAuthRecord removes an OAuth server record.
+func (s *Store) DeleteOAuthRecord(ctx context.Context, kind, key string) error {
+	return wrap("delete oauth record", s.rdb.Del(ctx, s.key("oauth", kind, key)).Err())
+}

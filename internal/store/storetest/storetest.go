@@ -58,6 +58,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"activity", testActivity},
 		{"sessions", testSessions},
 		{"mark_seen", testMarkSeen},
+		{"oauth_records", testOAuthRecords},
 		{"request_sync", testRequestSync},
 		{"due_mark", testDueMark},
 		{"due_claim", testDueClaim},
@@ -1264,5 +1265,34 @@ func testRequestSync(t *testing.T, h Harness) {
 	}
 	if err := st.RequestSync(ctx, "rs-user", "nope", now); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("RequestSync of a missing connection = %v, want ErrNotFound", err)
+	}
+}
+
+// testOAuthRecords: put, get, delete, and an expired record reads as not found.
+func testOAuthRecords(t *testing.T, h Harness) {
+	ctx := t.Context()
+	st := h.Store
+	later := time.Now().Add(time.Hour)
+	if err := st.PutOAuthRecord(ctx, "access", "sig-1", []byte(`{"subject":"u1"}`), later); err != nil {
+		t.Fatal(err)
+	}
+	got, err := st.GetOAuthRecord(ctx, "access", "sig-1")
+	if err != nil || string(got) != `{"subject":"u1"}` {
+		t.Fatalf("GetOAuthRecord = %q, %v", got, err)
+	}
+	if _, err := st.GetOAuthRecord(ctx, "refresh", "sig-1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("another kind = %v, want ErrNotFound", err)
+	}
+	if err := st.DeleteOAuthRecord(ctx, "access", "sig-1"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GetOAuthRecord(ctx, "access", "sig-1"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("after delete = %v, want ErrNotFound", err)
+	}
+	if err := st.PutOAuthRecord(ctx, "code", "old", []byte("x"), time.Now().Add(-time.Minute)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.GetOAuthRecord(ctx, "code", "old"); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("expired record = %v, want ErrNotFound", err)
 	}
 }
