@@ -34,10 +34,17 @@ func (c *Client) flow(k Kind) (redirect string, scopes []string) {
 
 func (c *Client) oauthConfig(p *oidc.Provider, k Kind) *oauth2.Config {
 	redirect, scopes := c.flow(k)
+	// The client secret goes in the form body (client_secret_post, as the identity platform
+	// documents it). Left to auto-detect, x/oauth2 first tries HTTP Basic and, on any error,
+	// sends the same request again with the secret in the body; a fresh Config per call never
+	// remembers the outcome, so every refused or failed token request went out twice (a 503
+	// silently retried at once, an invalid_grant asked twice).
+	ep := p.Endpoint()
+	ep.AuthStyle = oauth2.AuthStyleInParams
 	return &oauth2.Config{
 		ClientID:     c.cfg.ClientID,
 		ClientSecret: c.cfg.ClientSecret,
-		Endpoint:     p.Endpoint(),
+		Endpoint:     ep,
 		RedirectURL:  redirect,
 		Scopes:       scopes,
 	}

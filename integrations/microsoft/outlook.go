@@ -144,14 +144,20 @@ func deref[T any](p *T) T {
 	return *p
 }
 
-// graphTime parses Graph's dateTimeTimeZone ("2026-12-01T09:00:00.0000000", "UTC").
+// graphTime parses Graph's dateTimeTimeZone ("2026-12-01T09:00:00.0000000", "UTC"). The zone
+// may be an IANA name or, as Graph mostly writes it, a Windows one ("Pacific Standard Time");
+// events are asked for in UTC, but a status message's expiry comes back in the zone it was
+// set in. An unknown zone is read as UTC.
 func graphTime(dt models.DateTimeTimeZoneable) (time.Time, bool) {
 	if dt == nil || dt.GetDateTime() == nil {
 		return time.Time{}, false
 	}
 	loc := time.UTC
-	if tz := deref(dt.GetTimeZone()); tz != "" && tz != "UTC" {
-		if l, err := time.LoadLocation(tz); err == nil {
+	if tz := strings.TrimSpace(deref(dt.GetTimeZone())); tz != "" && tz != "UTC" {
+		if iana, ok := windowsZones[strings.ToLower(tz)]; ok {
+			tz = iana
+		}
+		if l, err := time.LoadLocation(tz); err == nil && tz != "Local" {
 			loc = l
 		}
 	}
@@ -218,4 +224,110 @@ func toEvent(e models.Eventable, titleEmoji bool) (presence.Event, bool) {
 		ev.Emoji = presence.LeadingEmoji(deref(e.GetSubject()))
 	}
 	return ev, true
+}
+
+// windowsZones maps Windows time zone names (lower case), as Graph writes them in
+// dateTimeTimeZone, to IANA names (CLDR windowsZones.xml, territory 001).
+var windowsZones = map[string]string{
+	"utc":                             "UTC",
+	"coordinated universal time":      "UTC",
+	"dateline standard time":          "Etc/GMT+12",
+	"utc-11":                          "Etc/GMT+11",
+	"hawaiian standard time":          "Pacific/Honolulu",
+	"aleutian standard time":          "America/Adak",
+	"alaskan standard time":           "America/Anchorage",
+	"pacific standard time (mexico)":  "America/Tijuana",
+	"utc-08":                          "Etc/GMT+8",
+	"pacific standard time":           "America/Los_Angeles",
+	"us mountain standard time":       "America/Phoenix",
+	"mountain standard time (mexico)": "America/Mazatlan",
+	"mountain standard time":          "America/Denver",
+	"central america standard time":   "America/Guatemala",
+	"central standard time":           "America/Chicago",
+	"central standard time (mexico)":  "America/Mexico_City",
+	"canada central standard time":    "America/Regina",
+	"sa pacific standard time":        "America/Bogota",
+	"eastern standard time (mexico)":  "America/Cancun",
+	"eastern standard time":           "America/New_York",
+	"us eastern standard time":        "America/Indiana/Indianapolis",
+	"venezuela standard time":         "America/Caracas",
+	"paraguay standard time":          "America/Asuncion",
+	"atlantic standard time":          "America/Halifax",
+	"central brazilian standard time": "America/Cuiaba",
+	"sa western standard time":        "America/La_Paz",
+	"pacific sa standard time":        "America/Santiago",
+	"newfoundland standard time":      "America/St_Johns",
+	"e. south america standard time":  "America/Sao_Paulo",
+	"sa eastern standard time":        "America/Cayenne",
+	"argentina standard time":         "America/Argentina/Buenos_Aires",
+	"greenland standard time":         "America/Godthab",
+	"montevideo standard time":        "America/Montevideo",
+	"utc-02":                          "Etc/GMT+2",
+	"azores standard time":            "Atlantic/Azores",
+	"cape verde standard time":        "Atlantic/Cape_Verde",
+	"gmt standard time":               "Europe/London",
+	"greenwich standard time":         "Atlantic/Reykjavik",
+	"morocco standard time":           "Africa/Casablanca",
+	"w. europe standard time":         "Europe/Berlin",
+	"central europe standard time":    "Europe/Budapest",
+	"romance standard time":           "Europe/Paris",
+	"central european standard time":  "Europe/Warsaw",
+	"w. central africa standard time": "Africa/Lagos",
+	"jordan standard time":            "Asia/Amman",
+	"gtb standard time":               "Europe/Bucharest",
+	"middle east standard time":       "Asia/Beirut",
+	"egypt standard time":             "Africa/Cairo",
+	"e. europe standard time":         "Europe/Chisinau",
+	"syria standard time":             "Asia/Damascus",
+	"south africa standard time":      "Africa/Johannesburg",
+	"fle standard time":               "Europe/Kiev",
+	"israel standard time":            "Asia/Jerusalem",
+	"kaliningrad standard time":       "Europe/Kaliningrad",
+	"arabic standard time":            "Asia/Baghdad",
+	"turkey standard time":            "Europe/Istanbul",
+	"arab standard time":              "Asia/Riyadh",
+	"belarus standard time":           "Europe/Minsk",
+	"russian standard time":           "Europe/Moscow",
+	"e. africa standard time":         "Africa/Nairobi",
+	"iran standard time":              "Asia/Tehran",
+	"arabian standard time":           "Asia/Dubai",
+	"azerbaijan standard time":        "Asia/Baku",
+	"georgian standard time":          "Asia/Tbilisi",
+	"caucasus standard time":          "Asia/Yerevan",
+	"afghanistan standard time":       "Asia/Kabul",
+	"west asia standard time":         "Asia/Tashkent",
+	"ekaterinburg standard time":      "Asia/Yekaterinburg",
+	"pakistan standard time":          "Asia/Karachi",
+	"india standard time":             "Asia/Kolkata",
+	"sri lanka standard time":         "Asia/Colombo",
+	"nepal standard time":             "Asia/Kathmandu",
+	"central asia standard time":      "Asia/Almaty",
+	"bangladesh standard time":        "Asia/Dhaka",
+	"myanmar standard time":           "Asia/Yangon",
+	"se asia standard time":           "Asia/Bangkok",
+	"n. central asia standard time":   "Asia/Novosibirsk",
+	"north asia standard time":        "Asia/Krasnoyarsk",
+	"china standard time":             "Asia/Shanghai",
+	"north asia east standard time":   "Asia/Irkutsk",
+	"singapore standard time":         "Asia/Singapore",
+	"w. australia standard time":      "Australia/Perth",
+	"taipei standard time":            "Asia/Taipei",
+	"ulaanbaatar standard time":       "Asia/Ulaanbaatar",
+	"tokyo standard time":             "Asia/Tokyo",
+	"korea standard time":             "Asia/Seoul",
+	"yakutsk standard time":           "Asia/Yakutsk",
+	"cen. australia standard time":    "Australia/Adelaide",
+	"aus central standard time":       "Australia/Darwin",
+	"e. australia standard time":      "Australia/Brisbane",
+	"aus eastern standard time":       "Australia/Sydney",
+	"west pacific standard time":      "Pacific/Port_Moresby",
+	"tasmania standard time":          "Australia/Hobart",
+	"vladivostok standard time":       "Asia/Vladivostok",
+	"central pacific standard time":   "Pacific/Guadalcanal",
+	"utc+12":                          "Etc/GMT-12",
+	"new zealand standard time":       "Pacific/Auckland",
+	"fiji standard time":              "Pacific/Fiji",
+	"tonga standard time":             "Pacific/Tongatapu",
+	"samoa standard time":             "Pacific/Apia",
+	"line islands standard time":      "Pacific/Kiritimati",
 }
