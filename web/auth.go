@@ -198,6 +198,11 @@ func (s *Server) handleSignInCallback(w http.ResponseWriter, r *http.Request) {
 		s.serverError(w, r, err)
 		return
 	}
+	// Where to go next: back to a linking request that needed a sign-in, or the dashboard.
+	next := "/"
+	if rt := sess.Data["return_to"]; strings.HasPrefix(rt, "/oauth/authorize?") {
+		next = rt
+	}
 	// A new session ID at sign-in (no fixation); the old session goes.
 	s.st.DeleteSession(r.Context(), sess.ID)
 	value := randomToken(32)
@@ -209,7 +214,7 @@ func (s *Server) handleSignInCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	s.setCookie(w, value, sessionLifetime)
 	s.log.Info("signed in", "provider", p, "user", userID)
-	http.Redirect(w, r, "/", http.StatusSeeOther)
+	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
 // userForIdentity returns the user of (provider, subject): the existing one, the signed-in one

@@ -19,6 +19,9 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /connect/{provider}/callback", s.handleConnectCallback)
 	s.mux.HandleFunc("POST /connections/{id}/disconnect", s.handleDisconnect)
 
+	s.mux.HandleFunc("GET /oauth/authorize", s.handleOAuthAuthorize)
+	s.mux.HandleFunc("POST /oauth/authorize", s.handleOAuthAuthorize)
+	s.mux.HandleFunc("POST /oauth/token", s.handleOAuthToken)
 	s.mux.HandleFunc("POST /slack/events", s.handleSlackEvents)
 	s.mux.HandleFunc("POST /slack/interactivity", s.handleSlackInteractivity)
 	s.mux.HandleFunc("POST /webhooks/microsoft", s.handleMicrosoftWebhook)

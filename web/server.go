@@ -53,6 +53,8 @@ type Deps struct {
 	SlackSigningSecret string
 	// PublicURL is the service's public base URL (links in Slack messages).
 	PublicURL string
+	// OAuthClient, when set, turns on our OAuth 2.0 server for Alexa account linking.
+	OAuthClient *OAuthClient
 	// Wake marks a person due now in the scheduler.
 	Wake func(ctx context.Context, userID string) error
 
@@ -83,6 +85,7 @@ type Server struct {
 	slackSigningSecret string
 	publicURL          string
 	homes              homeCache
+	oauth              *oauthServer
 
 	signIn   map[string]oauthFlow // by sign-in provider
 	connect  map[string]oauthFlow // by connection provider
@@ -144,6 +147,13 @@ func NewServer(d Deps) (*Server, error) {
 		s.zoom = d.Zoom
 		s.zoomFlows(d.Zoom)
 	}
+	if d.OAuthClient != nil {
+		o, err := newOAuthServer(context.Background(), d.Store, d.Vault, *d.OAuthClient)
+		if err != nil {
+			return nil, err
+		}
+		s.oauth = o
+	}
 	if err := s.parseTemplates(); err != nil {
 		return nil, err
 	}
@@ -156,7 +166,7 @@ func NewServer(d Deps) (*Server, error) {
 // parseTemplates parses every page with the layout, once, at start-up.
 func (s *Server) parseTemplates() error {
 	s.pages = map[string]*template.Template{}
-	for _, name := range []string{"landing", "dashboard", "error", "settings"} {
+	for _, name := range []string{"landing", "dashboard", "error", "settings", "link"} {
 		t, err := template.New(name).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return errors.Join(errors.New("web: parse templates"), err)
