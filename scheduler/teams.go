@@ -98,6 +98,15 @@ func (s *Scheduler) reconcileTeams(ctx context.Context, u store.User, c *store.C
 		ts.UserID, ts.Target = u.ID, key
 		before := string(ts.Written) + string(ts.Replaced)
 		again, err := step.fn(ctx, cred, want, &ts)
+		if reason, ok := provider.RevokedReason(err); ok && reason == "token_expired" && cred.RefreshToken != "" {
+			// Graph refused the access token before its expiry: refresh once and retry.
+			if fresh, rerr := s.refresh(ctx, c, cred, s.teams.Refresh, now); rerr != nil {
+				err = rerr
+			} else {
+				cred = fresh
+				again, err = step.fn(ctx, cred, want, &ts)
+			}
+		}
 		if after := string(ts.Written) + string(ts.Replaced); after != before {
 			ts.WrittenAt = now
 			if perr := s.st.PutTargetState(ctx, ts); perr != nil {

@@ -190,19 +190,15 @@ func mapErr(op string, err error) error {
 		}
 		return &provider.RateLimitedError{RetryAfter: d, Method: op}
 	case status == http.StatusUnauthorized && revokedCodes[code]:
-		return fmt.Errorf("microsoft: %s: %w", op, &unauthorizedError{code: code})
+		// The access token is not accepted: the scheduler refreshes once and retries; if the
+		// refresh fails (invalid_grant) the connection is marked broken.
+		return fmt.Errorf("microsoft: %s: %w", op, &provider.RevokedError{Reason: "token_expired"})
 	}
 	if code != "" {
 		return fmt.Errorf("microsoft: %s: %d %s: %w", op, status, code, err)
 	}
 	return fmt.Errorf("microsoft: %s: %w", op, err)
 }
-
-// unauthorizedError is a 401 from Graph: the access token is not accepted. The scheduler
-// refreshes (expiry) and the next call works, or the refresh fails with invalid_grant.
-type unauthorizedError struct{ code string }
-
-func (e *unauthorizedError) Error() string { return "unauthorized (" + e.code + ")" }
 
 func retryAfter(h *abs.ResponseHeaders) time.Duration {
 	if h == nil {
