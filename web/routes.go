@@ -22,6 +22,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /oauth/authorize", s.handleOAuthAuthorize)
 	s.mux.HandleFunc("POST /oauth/authorize", s.handleOAuthAuthorize)
 	s.mux.HandleFunc("POST /oauth/token", s.handleOAuthToken)
+	s.mux.HandleFunc("POST /alexa", s.handleAlexa)
 	s.mux.HandleFunc("POST /slack/events", s.handleSlackEvents)
 	s.mux.HandleFunc("POST /slack/interactivity", s.handleSlackInteractivity)
 	s.mux.HandleFunc("POST /webhooks/microsoft", s.handleMicrosoftWebhook)
@@ -34,6 +35,8 @@ func (s *Server) routes() {
 
 	if s.sandbox {
 		s.mux.HandleFunc("POST /sandbox/events", s.handleSandboxEvent)
+		s.mux.HandleFunc("POST /sandbox/alexa/link", s.handleSandboxAlexaLink)
+		s.mux.HandleFunc("POST /sandbox/alexa/say", s.handleSandboxAlexaSay)
 	}
 }
 

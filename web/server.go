@@ -53,8 +53,10 @@ type Deps struct {
 	SlackSigningSecret string
 	// PublicURL is the service's public base URL (links in Slack messages).
 	PublicURL string
-	// OAuthClient, when set, turns on our OAuth 2.0 server for Alexa account linking.
+	// OAuthClient, when set, turns on our OAuth 2.0 server for Alexa account linking; Alexa
+	// verifies skill requests (both are needed for POST /alexa).
 	OAuthClient *OAuthClient
+	Alexa       AlexaVerifier
 	// Wake marks a person due now in the scheduler.
 	Wake func(ctx context.Context, userID string) error
 
@@ -65,6 +67,10 @@ type Deps struct {
 	// the fakes' own pages (the Slack status page, Zoom's "start a call" buttons…), by title.
 	SandboxOutlook SandboxEvents
 	SandboxLinks   map[string]string
+	// SandboxAlexaLink links the sandbox Alexa to the signed-in person (it plays the browser
+	// with their session cookie); SandboxAlexaSay "says" a phrase and returns Alexa's answer.
+	SandboxAlexaLink func(ctx context.Context, sessionCookie *http.Cookie) error
+	SandboxAlexaSay  func(ctx context.Context, text string) (string, error)
 }
 
 // Server is the HTTP handler of the service.
@@ -86,6 +92,7 @@ type Server struct {
 	publicURL          string
 	homes              homeCache
 	oauth              *oauthServer
+	alexa              AlexaVerifier
 
 	signIn   map[string]oauthFlow // by sign-in provider
 	connect  map[string]oauthFlow // by connection provider
@@ -96,6 +103,8 @@ type Server struct {
 	sandboxSlackURL string
 	sandboxOutlook  SandboxEvents
 	sandboxLinks    []providerLink
+	alexaLink       func(ctx context.Context, sessionCookie *http.Cookie) error
+	alexaSay        func(ctx context.Context, text string) (string, error)
 
 	pages   map[string]*template.Template
 	mux     *http.ServeMux
@@ -122,6 +131,7 @@ func NewServer(d Deps) (*Server, error) {
 		secure: d.Secure, sandbox: d.Sandbox, horizon: d.Horizon,
 		google: d.Google, slack: d.Slack, wakeFn: d.Wake,
 		sandboxEvents: d.SandboxEvents, sandboxSlackURL: d.SandboxSlackURL, sandboxOutlook: d.SandboxOutlook,
+		alexaLink: d.SandboxAlexaLink, alexaSay: d.SandboxAlexaSay,
 		mux: http.NewServeMux(),
 	}
 	// Interface values holding nil pointers count as "not configured".
@@ -146,6 +156,9 @@ func NewServer(d Deps) (*Server, error) {
 	if !isNilInterface(d.Zoom) {
 		s.zoom = d.Zoom
 		s.zoomFlows(d.Zoom)
+	}
+	if !isNilInterface(d.Alexa) {
+		s.alexa = d.Alexa
 	}
 	if d.OAuthClient != nil {
 		o, err := newOAuthServer(context.Background(), d.Store, d.Vault, *d.OAuthClient)

@@ -9,8 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
 	"time"
 
+	"github.com/dontinterrupt/dontinterrupt/integrations/alexa/alexafake"
 	"github.com/dontinterrupt/dontinterrupt/integrations/google/googlefake"
 	"github.com/dontinterrupt/dontinterrupt/integrations/microsoft/graphfake"
 	"github.com/dontinterrupt/dontinterrupt/integrations/slack/slackfake"
@@ -24,6 +28,7 @@ type sandbox struct {
 	slack                                      *slackfake.Server
 	graph                                      *graphfake.Server
 	zoom                                       *zoomfake.Server
+	alexa                                      *alexafake.Fake
 	googleURL, slackURL, microsoftURL, zoomURL string
 	servers                                    []*http.Server
 }
@@ -118,6 +123,20 @@ func startSandbox(cfg *config.Config, log *slog.Logger) (*sandbox, error) {
 	cfg.Zoom.WebhookSecretToken = config.Secret(zoomSecret)
 	cfg.Zoom.OAuthURL, cfg.Zoom.APIURL = u, u+"/v2"
 
+	if cfg.Alexa.SkillID == "" {
+		cfg.Alexa.SkillID = "amzn1.ask.skill.sandbox-" + randomHex(8)
+	}
+	if cfg.Alexa.ClientID == "" {
+		cfg.Alexa.ClientID = "alexa-sandbox"
+	}
+	if !cfg.Alexa.ClientSecret.IsSet() {
+		cfg.Alexa.ClientSecret = config.Secret(randomHex(16))
+	}
+	if len(cfg.Alexa.RedirectURIs) == 0 {
+		cfg.Alexa.RedirectURIs = []string{sandboxAlexaRedirect}
+	}
+	sb.alexa = alexafake.New(alexafake.Options{SkillID: cfg.Alexa.SkillID})
+
 	log.Info("sandbox providers started", "google", sb.googleURL, "slack", sb.slackURL, "microsoft", sb.microsoftURL, "zoom", sb.zoomURL)
 	return sb, nil
 }
@@ -163,4 +182,45 @@ func (sb *sandbox) addOutlookEvent(_ context.Context, oid string, start time.Tim
 // links are the fakes' own pages, for the dashboard.
 func (sb *sandbox) links() map[string]string {
 	return map[string]string{"Google": sb.googleURL, "Microsoft (Outlook, Teams)": sb.microsoftURL, "Zoom (start or end a call)": sb.zoomURL}
+}
+
+// sandboxAlexaRedirect stands for Amazon's account-linking redirect URI; it is never fetched.
+const sandboxAlexaRedirect = "https://pitangui.amazon.com/api/skill/link/SANDBOX"
+
+// alexaLink links the sandbox Alexa to the person whose session cookie is given: the real
+// account-linking flow, with the consent page answered "allow".
+func (sb *sandbox) alexaLink(cfg *config.Config, base string) func(context.Context, *http.Cookie) error {
+	return func(ctx context.Context, c *http.Cookie) error {
+		jar, _ := cookiejar.New(nil)
+		u, _ := url.Parse(base)
+		jar.SetCookies(u, []*http.Cookie{{Name: c.Name, Value: c.Value, Path: "/"}})
+		client := &http.Client{Jar: jar, Timeout: 10 * time.Second}
+		_, err := sb.alexa.Link(ctx, alexafake.LinkConfig{
+			AuthorizeURL: base + "/oauth/authorize", TokenURL: base + "/oauth/token",
+			ClientID: cfg.Alexa.ClientID, ClientSecret: cfg.Alexa.ClientSecret.Reveal(),
+			RedirectURI: cfg.Alexa.RedirectURIs[0], Scope: "status", UseBasicAuth: true, PKCE: true,
+			HTTPClient: client,
+			Browser: func(ctx context.Context, hc *http.Client, page *http.Response) (*http.Response, error) {
+				page.Body.Close()
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, page.Request.URL.String(), strings.NewReader("decision=allow"))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				return hc.Do(req)
+			},
+		})
+		return err
+	}
+}
+
+// alexaSay sends a phrase to the skill endpoint as the sandbox Alexa.
+func (sb *sandbox) alexaSay(base string) func(context.Context, string) (string, error) {
+	return func(ctx context.Context, text string) (string, error) {
+		res, err := sb.alexa.SaySomething(ctx, base+"/alexa", text)
+		if err != nil {
+			return "", err
+		}
+		if res.Status != http.StatusOK {
+			return "", fmt.Errorf("sandbox alexa: the skill answered %d", res.Status)
+		}
+		return res.Speech(), nil
+	}
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/dontinterrupt/dontinterrupt/integrations/alexa"
 	"github.com/dontinterrupt/dontinterrupt/integrations/google"
 	"github.com/dontinterrupt/dontinterrupt/integrations/microsoft"
 	slackint "github.com/dontinterrupt/dontinterrupt/integrations/slack"
@@ -246,6 +247,20 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		webDeps.SandboxSlackURL = sb.slackURL
 		webDeps.SandboxOutlook = sb.addOutlookEvent
 		webDeps.SandboxLinks = sb.links()
+	}
+	if cfg.AlexaEnabled() {
+		webDeps.OAuthClient = &web.OAuthClient{ID: cfg.Alexa.ClientID, Secret: cfg.Alexa.ClientSecret.Reveal(), RedirectURIs: cfg.Alexa.RedirectURIs}
+		verifier := &alexa.Verifier{SkillID: cfg.Alexa.SkillID}
+		if sb != nil {
+			verifier.Roots, verifier.Fetch = sb.alexa.Roots(), sb.alexa.Fetch
+		}
+		webDeps.Alexa = verifier
+	}
+	if sb != nil {
+		// The sandbox Alexa talks to this process over loopback.
+		base := "http://" + ln.Addr().String()
+		webDeps.SandboxAlexaLink = sb.alexaLink(cfg, base)
+		webDeps.SandboxAlexaSay = sb.alexaSay(base)
 	}
 	handler, err := web.NewServer(webDeps)
 	if err != nil {
