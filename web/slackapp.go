@@ -447,7 +447,8 @@ func (s *Server) publishHome(ctx context.Context, c store.Connection, force bool
 	return nil
 }
 
-// sourceName names where a block came from, for people ("Google Calendar", "Alexa").
+// sourceName says where a block came from, for people, as the end of "Focus until 14:30, …":
+// "started from Alexa" for a manual block, "from Google Calendar" for a calendar's.
 func (s *Server) sourceName(ctx context.Context, userID string, st presence.DesiredState) string {
 	switch st.Cause {
 	case "slack":
@@ -457,24 +458,24 @@ func (s *Server) sourceName(ctx context.Context, userID string, st presence.Desi
 	case "web":
 		return "started from the web page"
 	case presence.CauseWorkingHours:
-		return "your working hours"
+		return "from your working hours"
 	case presence.CauseZoom:
-		return "Zoom"
+		return "from Zoom"
 	}
 	if len(st.EventKeys) > 0 {
 		connID, _, _ := strings.Cut(st.EventKeys[0], "/")
 		if c, err := s.st.GetConnection(ctx, userID, connID); err == nil {
 			switch c.Provider {
 			case "google":
-				return "Google Calendar"
+				return "from Google Calendar"
 			case "outlook":
-				return "Outlook"
+				return "from Outlook"
 			case "zoom":
-				return "Zoom"
+				return "from Zoom"
 			}
 		}
 	}
-	return "your calendar"
+	return "from your calendar"
 }
 
 func kindWords(k presence.Kind) string {
@@ -517,19 +518,28 @@ func (s *Server) homeView(ctx context.Context, u store.User) (slack.HomeTabViewR
 	case cur.Kind == presence.KindNone:
 		now1 = "*Nothing set by me right now:* your own status shows."
 	default:
-		now1 = fmt.Sprintf("*%s until %s*, from %s.", kindWords(cur.Kind), presence.FormatUntil(cur.Until, now, loc), s.sourceName(ctx, u.ID, cur))
+		now1 = fmt.Sprintf("*%s until %s*, %s.", kindWords(cur.Kind), presence.FormatUntil(cur.Until, now, loc), s.sourceName(ctx, u.ID, cur))
 	}
 	var lines []string
 	states, _ := s.st.ListTargetStates(ctx, u.ID)
-	for _, ts := range states {
-		if strings.HasPrefix(ts.Target, "slack:status:") && strings.Contains(string(ts.Written), `"skipped"`) {
-			lines = append(lines, "Left your own Slack status alone.")
-		}
-	}
-	if !cur.SlackStatus.IsZero() {
+	ownStatus := slices.ContainsFunc(states, func(ts store.TargetState) bool {
+		return strings.HasPrefix(ts.Target, "slack:status:") && strings.Contains(string(ts.Written), `"skipped"`)
+	})
+	// The status we would set is named only when we set it: a status the person set and their
+	// rule told us to leave alone is what Slack shows.
+	switch {
+	case ownStatus:
+		lines = append(lines, "Left your own Slack status alone.")
+	case !cur.SlackStatus.IsZero():
 		lines = append(lines, fmt.Sprintf("Slack: %s %s", cur.SlackStatus.Emoji, cur.SlackStatus.Text))
 	}
-	if cur.TeamsPresence.Availability != "" {
+	conns, err := s.st.ListConnections(ctx, u.ID)
+	if err != nil {
+		return slack.HomeTabViewRequest{}, err
+	}
+	// Teams is named only for a person who connected it: the planned presence of someone
+	// without Teams is set nowhere.
+	if cur.TeamsPresence.Availability != "" && slices.ContainsFunc(conns, func(c store.Connection) bool { return c.Provider == "teams" }) {
 		lines = append(lines, "Teams: "+cur.TeamsPresence.Availability)
 	}
 	blocks := []slack.Block{
@@ -581,10 +591,6 @@ func (s *Server) homeView(ctx context.Context, u store.User) (slack.HomeTabViewR
 	}
 
 	// Connections.
-	conns, err := s.st.ListConnections(ctx, u.ID)
-	if err != nil {
-		return slack.HomeTabViewRequest{}, err
-	}
 	var health []string
 	for _, c := range conns {
 		if c.Health == store.HealthBroken {
