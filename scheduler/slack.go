@@ -204,13 +204,17 @@ func (r *slackReconciler) status(ctx context.Context, want presence.DesiredState
 	}
 	var cur presence.SlackStatus
 	if !ours.IsZero() || len(ts.Replaced) > 0 {
+		// (Reading is needed to undo ours or to restore theirs.)
 		var err error
 		if cur, err = r.s.slack.Status(ctx, r.cred); err != nil {
 			return err
 		}
 	}
-	stillOurs := !ours.IsZero() && sameShown(cur, ours)
-	if !ours.IsZero() && !stillOurs {
+	// Ours is what we wrote, even if its expiration has just passed: Slack clears an expired
+	// status on its own clock, so at the very second of the end it may still show it.
+	written := w.Status
+	stillOurs := !written.IsZero() && sameShown(cur, written)
+	if !written.IsZero() && !stillOurs && !cur.IsZero() {
 		// The person changed it meanwhile: theirs now, and nothing to restore over it.
 		ts.Replaced = nil
 		encodeWritten(ts, slackWritten{})
@@ -229,7 +233,9 @@ func (r *slackReconciler) status(ctx context.Context, want presence.DesiredState
 			return err
 		}
 		r.s.activity(ctx, r.u.ID, store.Activity{At: r.now, Kind: string(w.Kind), Target: targetSlackStatus, Outcome: "restored", Reason: "your own status, as before"})
-	case stillOurs:
+	case stillOurs && !ours.IsZero():
+		// Ours has not expired yet (the block ended early): clear it. An expired one clears
+		// itself: no write.
 		if err := r.s.slack.SetStatus(ctx, r.cred, presence.SlackStatus{}); err != nil {
 			return err
 		}
