@@ -63,7 +63,11 @@ func newOAuthServer(ctx context.Context, st store.Store, v *vault.Vault, client 
 		AccessTokenLifespan:   time.Hour,
 		RefreshTokenLifespan:  180 * 24 * time.Hour,
 		AuthorizeCodeLifespan: 5 * time.Minute,
-		ScopeStrategy:         fosite.ExactScopeStrategy,
+		// Every grant gets a refresh token: nil would mean fosite's default, refresh tokens
+		// only for the "offline" scopes, which Alexa does not ask for (it asks for "status"),
+		// so the link would die with the first access token.
+		RefreshTokenScopes: []string{},
+		ScopeStrategy:      fosite.ExactScopeStrategy,
 		AudienceMatchingStrategy: func([]string, []string) error {
 			return nil
 		},
@@ -100,12 +104,17 @@ func oauthSecret(ctx context.Context, st store.Store, v *vault.Vault) ([]byte, e
 	return secret, nil
 }
 
-// UserForToken returns the person an access token belongs to.
+// UserForToken returns the person an access token belongs to. Only an access token will do:
+// fosite's introspection falls back to refresh tokens, which are for our token endpoint alone
+// (and live for months).
 func (o *oauthServer) UserForToken(ctx context.Context, token string) (string, error) {
 	sess := &fosite.DefaultSession{}
-	_, ar, err := o.provider.IntrospectToken(ctx, token, fosite.AccessToken, sess)
+	use, ar, err := o.provider.IntrospectToken(ctx, token, fosite.AccessToken, sess)
 	if err != nil {
 		return "", err
+	}
+	if use != fosite.AccessToken {
+		return "", errors.New("web: not an access token")
 	}
 	sub := ar.GetSession().GetSubject()
 	if sub == "" {
@@ -341,7 +350,11 @@ func (f *fositeStore) InvalidateAuthorizeCodeSession(ctx context.Context, signat
 	}
 	sr.Active = false
 	nb, _ := json.Marshal(sr)
-	return f.st.PutOAuthRecord(ctx, "code", signature, nb, time.Now().Add(time.Hour))
+	if err := f.st.PutOAuthRecord(ctx, "code", signature, nb, time.Now().Add(time.Hour)); err != nil {
+		return err
+	}
+	// The code is spent: its PKCE challenge goes with it (see DeletePKCERequestSession).
+	return f.st.DeleteOAuthRecord(ctx, "pkce", signature)
 }
 
 func (f *fositeStore) CreateAccessTokenSession(ctx context.Context, signature string, req fosite.Requester) error {
@@ -418,6 +431,11 @@ func (f *fositeStore) GetPKCERequestSession(ctx context.Context, signature strin
 	return req, nil
 }
 
-func (f *fositeStore) DeletePKCERequestSession(ctx context.Context, signature string) error {
-	return f.st.DeleteOAuthRecord(ctx, "pkce", signature)
+// DeletePKCERequestSession keeps the challenge. fosite (v0.49) calls it before it compares
+// the verifier, so deleting here would let a code bound to a challenge be exchanged without
+// any verifier once one wrong verifier had been tried (a PKCE downgrade; ory/fosite#883).
+// The challenge lives as long as the code: InvalidateAuthorizeCodeSession removes it when the
+// code is spent, and the record expires with the code otherwise.
+func (f *fositeStore) DeletePKCERequestSession(context.Context, string) error {
+	return nil
 }
