@@ -100,7 +100,7 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 		SandboxSlackURL  string
 		SandboxLinks     []providerLink
 	}{
-		page:        page{Title: "Dashboard", Sandbox: s.sandbox, SignedIn: true},
+		page:        page{Title: "Dashboard", Sandbox: s.sandbox, SignedIn: true, Current: "dashboard"},
 		Now:         describe(tl.Current().State, loc, now),
 		Next:        next,
 		Connections: rows,

@@ -32,6 +32,11 @@ func (s *Server) routes() {
 
 	s.mux.HandleFunc("GET /settings", s.handleSettings)
 	s.mux.HandleFunc("POST /settings", s.handleSaveSettings)
+	s.mux.HandleFunc("GET /preview", s.handlePreview)
+	s.mux.HandleFunc("GET /activity", s.handleActivity)
+	s.mux.HandleFunc("GET /data", s.handleData)
+	s.mux.HandleFunc("GET /data/export", s.handleExport)
+	s.mux.HandleFunc("POST /data/delete", s.handleDelete)
 
 	if s.sandbox {
 		s.mux.HandleFunc("POST /sandbox/events", s.handleSandboxEvent)

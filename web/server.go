@@ -172,6 +172,10 @@ func NewServer(d Deps) (*Server, error) {
 	}
 	s.routes()
 	csrf := http.NewCrossOriginProtection()
+	csrf.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s.errorPage(w, r, http.StatusForbidden, "This form came from another site",
+			"We only accept forms sent from this site's own pages, so nothing was changed. If you pressed a button here, reload the page and try again.")
+	}))
 	s.handler = s.recoverPanics(s.securityHeaders(s.limitBodies(csrf.Handler(s.mux))))
 	return s, nil
 }
@@ -179,7 +183,7 @@ func NewServer(d Deps) (*Server, error) {
 // parseTemplates parses every page with the layout, once, at start-up.
 func (s *Server) parseTemplates() error {
 	s.pages = map[string]*template.Template{}
-	for _, name := range []string{"landing", "dashboard", "error", "settings", "link"} {
+	for _, name := range []string{"landing", "dashboard", "error", "settings", "link", "preview", "activity", "data", "deleted"} {
 		t, err := template.New(name).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
 		if err != nil {
 			return errors.Join(errors.New("web: parse templates"), err)
@@ -206,8 +210,11 @@ type page struct {
 	Title    string
 	Sandbox  bool
 	SignedIn bool
-	Message  string
-	Data     any
+	// Current names the page in the navigation ("dashboard", "settings", "preview",
+	// "activity", "data"), marked aria-current.
+	Current string
+	Message string
+	Data    any
 }
 
 // render executes a page into a buffer first, so a template error is a clean 500.
