@@ -269,7 +269,59 @@ func (f *fositeStore) put(ctx context.Context, kind, key string, req fosite.Requ
 		return err
 	}
 	// Index by request ID so a grant can be revoked whole.
-	return f.st.PutOAuthRecord(ctx, kind+"-by-request", req.GetID(), []byte(key), expires)
+	if err := f.st.PutOAuthRecord(ctx, kind+"-by-request", req.GetID(), []byte(key), expires); err != nil {
+		return err
+	}
+	if sr.Subject != "" {
+		return f.remember(ctx, sr.Subject, userRecord{Kind: kind, Key: key}, userRecord{Kind: kind + "-by-request", Key: req.GetID()})
+	}
+	return nil
+}
+
+// userRecord names one OAuth record of a person, so deleting the account deletes them all.
+type userRecord struct {
+	Kind string `json:"kind"`
+	Key  string `json:"key"`
+}
+
+// userIndexLife bounds the per-person index: longer than any token lives.
+const userIndexLife = 200 * 24 * time.Hour
+
+// remember adds records to the person's index (read-modify-write; a lost update only leaves a
+// record to expire on its own).
+func (f *fositeStore) remember(ctx context.Context, userID string, recs ...userRecord) error {
+	var list []userRecord
+	if b, err := f.st.GetOAuthRecord(ctx, "by-user", userID); err == nil {
+		json.Unmarshal(b, &list)
+	}
+	list = append(list, recs...)
+	if len(list) > 200 {
+		list = list[len(list)-200:]
+	}
+	b, _ := json.Marshal(list)
+	return f.st.PutOAuthRecord(ctx, "by-user", userID, b, time.Now().Add(userIndexLife))
+}
+
+// ForgetUser deletes every OAuth record of a person (account deletion): their Alexa link stops
+// working and nothing of theirs stays in the store.
+func (o *oauthServer) ForgetUser(ctx context.Context, userID string) (int, error) {
+	b, err := o.store.st.GetOAuthRecord(ctx, "by-user", userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	var list []userRecord
+	json.Unmarshal(b, &list)
+	n := 0
+	for _, r := range list {
+		if err := o.store.st.DeleteOAuthRecord(ctx, r.Kind, r.Key); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, o.store.st.DeleteOAuthRecord(ctx, "by-user", userID)
 }
 
 func (f *fositeStore) get(ctx context.Context, kind, key string, session fosite.Session) (*fosite.Request, storedRequest, error) {

@@ -524,6 +524,13 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	revoked := s.revokeAll(ctx, conns, states)
+	if s.oauth != nil {
+		// The Alexa link: every code and token of theirs goes.
+		if _, err := s.oauth.ForgetUser(ctx, sess.UserID); err != nil {
+			s.serverError(w, r, err)
+			return
+		}
+	}
 	if err := s.st.DeleteUser(ctx, sess.UserID); err != nil {
 		s.serverError(w, r, err)
 		return
