@@ -154,6 +154,15 @@ func (s *Server) handlePreview(w http.ResponseWriter, r *http.Request) {
 	has := func(p string) bool {
 		return slices.ContainsFunc(conns, func(c store.Connection) bool { return c.Provider == p })
 	}
+	// A target that is not connected shows nothing, not what it would show.
+	for i := range rows {
+		if !has("slack") {
+			rows[i].SlackStatus, rows[i].SlackDND, rows[i].SlackPresence = "—", "—", "—"
+		}
+		if !has("teams") {
+			rows[i].TeamsPresence, rows[i].TeamsMessage = "—", "—"
+		}
+	}
 	var notes []string
 	if !has("slack") {
 		notes = append(notes, "Slack is not connected: nothing is set there until you connect it.")

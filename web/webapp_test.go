@@ -263,10 +263,13 @@ func TestPreviewFollowsRules(t *testing.T) {
 	}
 	code, body := e.get("/preview")
 	wantPage(t, "preview", code, body, http.StatusOK, `<table id="preview">`, "Meeting", "calendar",
-		":spiral_calendar_pad: In a meeting", "Busy, InACall", start.UTC().Format("15:04"), end.UTC().Format("15:04"),
+		":spiral_calendar_pad: In a meeting", start.UTC().Format("15:04"), end.UTC().Format("15:04"),
 		"Teams is not connected")
 	if strings.Contains(body, "Slack is not connected") {
 		t.Error("the preview says Slack is not connected")
+	}
+	if strings.Contains(body, "Busy, InACall") {
+		t.Error("the preview shows a Teams presence although Teams is not connected")
 	}
 
 	rules := e.user(uid).Rules
