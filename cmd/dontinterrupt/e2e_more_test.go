@@ -2,6 +2,7 @@ package main
 
 import (
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -189,4 +190,34 @@ func TestEndToEndZoom(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.scanForSecrets("bolt")
+}
+
+// TestEndToEndRuleChange: a rule changed on the settings page changes the next real write.
+func TestEndToEndRuleChange(t *testing.T) {
+	w := newWorld(t, "bolt")
+	w.signInAndConnect()
+	form := url.Values{
+		"time_zone":                {"UTC"},
+		"leave_own_status":         {"on"},
+		"tentative_counts":         {"on"},
+		"rule.meeting.enabled":     {"on"},
+		"rule.meeting.slack_text":  {"Heads down"},
+		"rule.meeting.slack_emoji": {":no_entry:"},
+		"rule.meeting.teams":       {"Busy/InACall"},
+	}
+	resp, err := w.client.PostForm("http://"+publicHost+"/settings", form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("save settings: %d", resp.StatusCode)
+	}
+	start := nextStart(2 * time.Second)
+	w.google.AddEvent(googlefake.DefaultSub, "primary", googlefake.Event{Summary: secretTitle, Start: start, End: start.Add(3 * time.Second)})
+	w.connectGoogle()
+	w.waitFor("the status write", 15*time.Second, func() bool { return len(profileSets(w.slack)) >= 1 })
+	if text, emoji, _ := profileOf(t, profileSets(w.slack)[0]); text != "Heads down" || emoji != ":no_entry:" {
+		t.Fatalf("status %q %q, want the changed rule's Heads down :no_entry:", text, emoji)
+	}
 }
