@@ -1,8 +1,10 @@
 package web
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -95,6 +97,7 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 		Connections      []connRow
 		Connectable      []providerLink
 		Activity         []store.Activity
+		SignIns          []providerLink // Enabled: already a sign-in method of this account
 		GoogleConnected  bool
 		OutlookConnected bool
 		SandboxSlackURL  string
@@ -112,6 +115,7 @@ func (s *Server) handleIndex(w http.ResponseWriter, r *http.Request) {
 			{"teams", "Teams", s.connect["teams"].start != nil},
 		},
 		Activity:         activity,
+		SignIns:          s.signInMethods(ctx, u.ID),
 		GoogleConnected:  googleConnected,
 		OutlookConnected: outlookConnected,
 		SandboxSlackURL:  s.sandboxSlackURL,
@@ -221,4 +225,19 @@ func (s *Server) resyncNow(r *http.Request, c *store.Connection) {
 		s.log.Error("request a sync", "err", err)
 	}
 	s.wake(r.Context(), c.UserID)
+}
+
+// signInMethods lists the sign-in providers this server offers, marking those already linked
+// to the account (one account can hold several identities).
+func (s *Server) signInMethods(ctx context.Context, userID string) []providerLink {
+	ids, _ := s.st.ListIdentities(ctx, userID)
+	var out []providerLink
+	for _, p := range signInProviders {
+		if _, ok := s.signIn[p]; !ok {
+			continue
+		}
+		linked := slices.ContainsFunc(ids, func(i store.Identity) bool { return i.Provider == p })
+		out = append(out, providerLink{Name: p, Title: title(p), Enabled: linked})
+	}
+	return out
 }
