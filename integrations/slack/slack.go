@@ -1,6 +1,7 @@
 // Package slack connects a person's Slack account (OAuth v2 with user scopes, token rotation) and
-// writes their status, Do Not Disturb snooze and presence through slack-go. slackfake/ is the
-// fake Slack the tests and the sandbox use.
+// writes their status, Do Not Disturb snooze and presence through slack-go. It also does "Sign in
+// with Slack" (OpenID Connect, see signin.go). slackfake/ is the fake Slack the tests and the
+// sandbox use.
 package slack
 
 import (
@@ -10,8 +11,10 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/coreos/go-oidc/v3/oidc"
 	"github.com/slack-go/slack"
 
 	"github.com/dontinterrupt/dontinterrupt/internal/presence"
@@ -50,12 +53,20 @@ type Config struct {
 	BaseURL string
 	// RedirectURL is our /connect/slack/callback.
 	RedirectURL string
-	HTTPClient  *http.Client
+	// SignInRedirectURL is our /signin/slack/callback (Sign in with Slack); SignInURL and
+	// FinishSignIn fail without it.
+	SignInRedirectURL string
+	HTTPClient        *http.Client
+	// Now is the clock ID tokens are checked against (nil: time.Now).
+	Now func() time.Time
 }
 
-// Client talks to Slack for every connected person.
+// Client talks to Slack for every connected person. It is safe for concurrent use.
 type Client struct {
 	cfg Config
+
+	mu       sync.Mutex
+	provider *oidc.Provider // nil until OIDC discovery succeeded
 }
 
 // New returns a client.
@@ -65,6 +76,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 15 * time.Second}
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
 	}
 	cfg.BaseURL = strings.TrimRight(cfg.BaseURL, "/")
 	return &Client{cfg: cfg}, nil

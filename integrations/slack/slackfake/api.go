@@ -70,6 +70,8 @@ type apiRequest struct {
 		ok         bool
 	}
 	now time.Time
+	// origin is scheme://host the request came to (the issuer when no base URL is set)
+	origin string
 	// attribution for the call log
 	team, user string
 }
@@ -98,11 +100,14 @@ var apiMethods = map[string]methodSpec{
 	"users.getPresence": {scope: "users:read", handle: (*Server).usersGetPresence},
 	"views.publish":     {botOnly: true, handle: (*Server).viewsPublish},
 	"chat.postMessage":  {scope: "chat:write", botOnly: true, handle: (*Server).chatPostMessage},
+
+	"openid.connect.userInfo": {scope: "openid", userOnly: true, handle: (*Server).openIDConnectUserInfo},
 }
 
 func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 	req, perr := readAPIRequest(w, r)
 	req.now = s.now()
+	req.origin = requestOrigin(r)
 
 	s.mu.Lock()
 	var res result
@@ -173,8 +178,11 @@ func readAPIRequest(w http.ResponseWriter, r *http.Request) (*apiRequest, error)
 
 // dispatch answers one API call; s.mu must be held.
 func (s *Server) dispatch(req *apiRequest) result {
-	if req.method == "oauth.v2.access" {
+	switch req.method {
+	case "oauth.v2.access":
 		return s.oauthV2Access(req)
+	case "openid.connect.token":
+		return s.openIDConnectToken(req)
 	}
 	spec, known := apiMethods[req.method]
 	if !known {

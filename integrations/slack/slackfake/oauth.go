@@ -22,6 +22,11 @@ type authRequest struct {
 	challenge       string // PKCE code_challenge
 	challengeMethod string
 	expires         time.Time
+
+	// Sign in with Slack (OpenID Connect) requests: scopes holds the
+	// OpenID scopes (openid, profile, email).
+	oidc  bool
+	nonce string
 }
 
 // authCode is an issued authorization code.
@@ -100,26 +105,34 @@ func (s *Server) parseAuthorize(q url.Values, now time.Time) (*authRequest, stri
 	if len(ar.scopes) == 0 && len(ar.userScopes) == 0 {
 		return nil, "invalid_scope: the request asks for no scope (scope or user_scope)."
 	}
-	ar.redirectGiven = ar.redirectURI != ""
-	if !ar.redirectGiven {
-		if len(s.opts.RedirectURIs) == 0 {
-			return nil, "bad_redirect_uri: no redirect_uri was given and the app has none configured."
-		}
-		ar.redirectURI = s.opts.RedirectURIs[0]
-	}
-	u, err := url.Parse(ar.redirectURI)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
-		return nil, "bad_redirect_uri: redirect_uri must be an absolute http(s) URL without a fragment."
-	}
-	if len(s.opts.RedirectURIs) > 0 && !slices.ContainsFunc(s.opts.RedirectURIs, func(p string) bool {
-		return strings.HasPrefix(ar.redirectURI, p)
-	}) {
-		return nil, "bad_redirect_uri: redirect_uri does not match the app's configured redirect URLs."
+	if msg := s.checkRedirect(ar); msg != "" {
+		return nil, msg
 	}
 	if ar.challenge != "" && ar.challengeMethod != "" && ar.challengeMethod != "S256" && ar.challengeMethod != "plain" {
 		return nil, "invalid_code_challenge_method: use S256."
 	}
 	return ar, ""
+}
+
+// checkRedirect validates (or defaults) the request's redirect_uri; s.mu must be held.
+func (s *Server) checkRedirect(ar *authRequest) string {
+	ar.redirectGiven = ar.redirectURI != ""
+	if !ar.redirectGiven {
+		if len(s.opts.RedirectURIs) == 0 {
+			return "bad_redirect_uri: no redirect_uri was given and the app has none configured."
+		}
+		ar.redirectURI = s.opts.RedirectURIs[0]
+	}
+	u, err := url.Parse(ar.redirectURI)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Fragment != "" {
+		return "bad_redirect_uri: redirect_uri must be an absolute http(s) URL without a fragment."
+	}
+	if len(s.opts.RedirectURIs) > 0 && !slices.ContainsFunc(s.opts.RedirectURIs, func(p string) bool {
+		return strings.HasPrefix(ar.redirectURI, p)
+	}) {
+		return "bad_redirect_uri: redirect_uri does not match the app's configured redirect URLs."
+	}
+	return ""
 }
 
 // handleDecision serves POST /oauth/v2/authorize: Approve or Cancel.
@@ -217,7 +230,7 @@ func (s *Server) oauthV2Access(req *apiRequest) result {
 
 func (s *Server) exchangeCode(req *apiRequest, secretOK bool) result {
 	ac := s.codes[req.params.Get("code")]
-	if ac == nil || ac.used || !req.now.Before(ac.expires) || ac.req.clientID != s.clientID {
+	if ac == nil || ac.used || !req.now.Before(ac.expires) || ac.req.clientID != s.clientID || ac.req.oidc {
 		return errResult("invalid_code")
 	}
 	if !secretOK {

@@ -62,7 +62,8 @@ code{background:#f4f4f4;padding:0 .2rem;border-radius:3px}
 <p>App <code>{{.ClientID}}</code> will be sent back to <code>{{.Redirect}}</code>.</p>
 {{if .Scopes}}<p>As a bot it asks for:</p><ul>{{range .Scopes}}<li><code>{{.}}</code></li>{{end}}</ul>{{end}}
 {{if .UserScopes}}<p>On your behalf it asks for:</p><ul>{{range .UserScopes}}<li><code>{{.}}</code></li>{{end}}</ul>{{end}}
-<form method="post" action="/oauth/v2/authorize">
+{{if .SignInScopes}}<p>Sign in with Slack: it asks for</p><ul>{{range .SignInScopes}}<li><code>{{.}}</code></li>{{end}}</ul>{{end}}
+<form method="post" action="{{or .Action "/oauth/v2/authorize"}}">
 <input type="hidden" name="request" value="{{.RequestID}}">
 <fieldset><legend>Sign in as</legend>
 {{range $i, $t := .Teams}}{{range $j, $p := $t.People}}
@@ -164,8 +165,12 @@ type consentData struct {
 	ClientID   string
 	Scopes     []string
 	UserScopes []string
-	Redirect   string
-	Teams      []teamView
+	// SignInScopes are the OpenID scopes of a Sign in with Slack request.
+	SignInScopes []string
+	// Action is where the form posts ("" means /oauth/v2/authorize).
+	Action   string
+	Redirect string
+	Teams    []teamView
 }
 
 // peopleRefreshSeconds is how often the people page reloads itself.
