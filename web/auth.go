@@ -90,6 +90,17 @@ func (s *Server) buildFlows(ms MicrosoftClient) {
 		s.revokers["slack"] = func(ctx context.Context, cred provider.Credential, _ []store.SyncState) error {
 			return sl.Revoke(ctx, cred)
 		}
+		// Sign in with Slack (OpenID Connect), when the client offers it.
+		if ss, ok := sl.(interface {
+			SignInConfigured() bool
+			SignInURL(ctx context.Context, state, nonce, verifier string) (string, error)
+			FinishSignIn(ctx context.Context, code, verifier, nonce string) (string, error)
+		}); ok && ss.SignInConfigured() {
+			s.signIn["slack"] = oauthFlow{"Slack", ss.SignInURL, func(ctx context.Context, code, verifier, nonce string, _ time.Time) (Grant, error) {
+				sub, err := ss.FinishSignIn(ctx, code, verifier, nonce)
+				return Grant{Subject: sub}, err
+			}}
+		}
 	}
 	if ms != nil {
 		for name, kind := range map[string]string{"microsoft": "signin", "outlook": "outlook", "teams": "teams"} {

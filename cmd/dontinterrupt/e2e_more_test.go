@@ -221,3 +221,17 @@ func TestEndToEndRuleChange(t *testing.T) {
 		t.Fatalf("status %q %q, want the changed rule's Heads down :no_entry:", text, emoji)
 	}
 }
+
+// TestEndToEndSignInWithSlack: Sign in with Slack (OIDC) creates the person, identified as
+// team/user, and their dashboard follows.
+func TestEndToEndSignInWithSlack(t *testing.T) {
+	w := newWorld(t, "bolt")
+	code, body := w.get("/")
+	if code != http.StatusOK || !strings.Contains(body, `href="/signin/slack"`) {
+		t.Fatalf("landing page offers no Sign in with Slack: %d\n%s", code, body)
+	}
+	code, body = w.get("/signin/slack")
+	if code != http.StatusOK || !strings.Contains(body, "Your dashboard") || !strings.Contains(body, "Slack (linked)") {
+		t.Fatalf("sign in with Slack: %d\n%s", code, body)
+	}
+}

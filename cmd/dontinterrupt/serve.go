@@ -148,11 +148,12 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	var sc *slackint.Client
 	if cfg.SlackEnabled() {
 		sc, err = slackint.New(slackint.Config{
-			ClientID:     cfg.Slack.ClientID,
-			ClientSecret: cfg.Slack.ClientSecret.Reveal(),
-			BaseURL:      cfg.Slack.BaseURL,
-			RedirectURL:  cfg.URL("/connect/slack/callback"),
-			HTTPClient:   httpClient,
+			ClientID:          cfg.Slack.ClientID,
+			ClientSecret:      cfg.Slack.ClientSecret.Reveal(),
+			BaseURL:           cfg.Slack.BaseURL,
+			RedirectURL:       cfg.URL("/connect/slack/callback"),
+			SignInRedirectURL: cfg.URL("/signin/slack/callback"),
+			HTTPClient:        httpClient,
 		})
 		if err != nil {
 			return err

@@ -338,3 +338,6 @@ func (c *Client) PostMessage(ctx context.Context, cred provider.Credential, chan
 	}
 	return nil
 }
+
+// SignInConfigured reports whether Sign in with Slack is set up (a sign-in redirect URL).
+func (c *Client) SignInConfigured() bool { return c.cfg.SignInRedirectURL != "" }
