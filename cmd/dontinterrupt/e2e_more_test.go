@@ -41,15 +41,19 @@ func TestEndToEndMicrosoft(t *testing.T) {
 	w := newWorld(t, "bolt", map[string]string{"DI_RESYNC_INTERVAL": "24h"})
 	w.signInAndConnect()
 	w.connect("teams", "conn-teams")
-	w.connect("outlook", "conn-outlook")
-	w.waitFor("the Graph subscription", 15*time.Second, func() bool { return len(w.graph.Subscriptions()) >= 1 })
 
-	// Overlapping Google [s, s+3s) and Outlook [s+1s, s+5s): one block until s+5s.
-	start := nextStart(2 * time.Second)
+	// Overlapping Google [s, s+3s) and Outlook [s+1s, s+5s): one block until s+5s. Both
+	// calendars hold their event before they are connected, so the first syncs bring them.
+	start := nextStart(3 * time.Second)
 	end := start.Add(5 * time.Second)
 	w.google.AddEvent(googlefake.DefaultSub, "primary", googlefake.Event{Summary: secretTitle, Start: start, End: start.Add(3 * time.Second)})
 	w.graph.AddEvent(graphfake.DefaultOID, graphfake.Event{Subject: secretTitle, Start: start.Add(time.Second), End: end})
+	w.connect("outlook", "conn-outlook")
 	w.connectGoogle()
+	w.waitFor("the Graph subscription", 15*time.Second, func() bool { return len(w.graph.Subscriptions()) >= 1 })
+	if time.Now().After(start) {
+		t.Fatal("connecting took longer than the lead time; the machine is too slow for this timeline")
+	}
 
 	w.waitFor("the Slack status and the Teams presence", 15*time.Second, func() bool {
 		return len(profileSets(w.slack)) >= 1 && len(okCalls(w.graph.CallsTo(graphfake.EndpointSetPresence))) >= 1
