@@ -17,6 +17,7 @@ import (
 	"github.com/robfig/cron/v3"
 
 	"github.com/dontinterrupt/dontinterrupt/internal/clock"
+	"github.com/dontinterrupt/dontinterrupt/internal/metrics"
 	"github.com/dontinterrupt/dontinterrupt/internal/presence"
 	"github.com/dontinterrupt/dontinterrupt/internal/provider"
 	"github.com/dontinterrupt/dontinterrupt/internal/store"
@@ -81,6 +82,8 @@ type Deps struct {
 	OnProcessed func(ctx context.Context, userID string)
 	OnBroken    func(ctx context.Context, userID, provider string)
 	Options     Options
+	// Metrics, when set, records the scheduler's metrics (nil: none).
+	Metrics *metrics.Metrics
 }
 
 // Scheduler runs the due loop.
@@ -99,8 +102,14 @@ type Scheduler struct {
 
 	wake chan struct{}
 
+	metrics *metrics.Metrics
+	queueAt time.Time // when the due-queue gauges are next updated (Run's goroutine only)
+
 	mu       sync.Mutex
 	failures map[string]int // consecutive failures per connection, for backoff
+	// boundary is the next timeline boundary each person was planned with (kept only with
+	// metrics): the run at or after it measures the boundary lag.
+	boundary map[string]time.Time
 }
 
 // New checks the dependencies and returns a scheduler.
@@ -137,13 +146,25 @@ func New(d Deps) (*Scheduler, error) {
 	if o.RetryMax <= 0 {
 		o.RetryMax = 15 * time.Minute
 	}
-	return &Scheduler{
+	s := &Scheduler{
 		log: d.Logger, st: d.Store, vault: d.Vault, clock: d.Clock,
 		sources: d.Sources, slack: d.Slack, teams: d.Teams, opt: o,
 		onProcessed: d.OnProcessed, onBroken: d.OnBroken,
 		wake:     make(chan struct{}, 1),
 		failures: map[string]int{},
-	}, nil
+		boundary: map[string]time.Time{},
+		metrics:  d.Metrics,
+	}
+	if d.Metrics != nil {
+		// Count every provider write where it happens, whichever reconcile step makes it.
+		if s.slack != nil {
+			s.slack = meteredSlack{s.slack, d.Metrics}
+		}
+		if s.teams != nil {
+			s.teams = meteredTeams{s.teams, d.Metrics}
+		}
+	}
+	return s, nil
 }
 
 // SetHooks sets Deps.OnProcessed and Deps.OnBroken after construction (the web server that
@@ -186,6 +207,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			return nil
 		}
 		now := s.clock.Now()
+		s.observeQueue(ctx, now)
 		claims, err := s.st.ClaimDue(ctx, now, s.opt.Batch, s.opt.Lease)
 		if err != nil {
 			if ctx.Err() != nil {
@@ -196,6 +218,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			s.sleep(ctx, idle, time.Second)
 			continue
 		}
+		s.metrics.Claims(len(claims))
 		for _, c := range claims {
 			select {
 			case sem <- struct{}{}:
@@ -222,6 +245,23 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	}
 }
 
+// observeQueue updates the due-queue gauges, at most once a second.
+func (s *Scheduler) observeQueue(ctx context.Context, now time.Time) {
+	if s.metrics == nil || now.Before(s.queueAt) {
+		return
+	}
+	s.queueAt = now.Add(time.Second)
+	_, due, err := s.st.DueCount(ctx, now)
+	if err != nil {
+		return
+	}
+	var age time.Duration
+	if at, ok, err := s.st.NextDue(ctx); err == nil && ok {
+		age = now.Sub(at)
+	}
+	s.metrics.DueQueue(due, age)
+}
+
 // sleep waits for d, a wake-up or the end of ctx.
 func (s *Scheduler) sleep(ctx context.Context, t clock.Timer, d time.Duration) {
 	if !t.Stop() {
@@ -244,6 +284,9 @@ func (s *Scheduler) process(ctx context.Context, c store.Claim) {
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			s.st.RemoveDue(ctx, c.UserID)
+			s.mu.Lock()
+			delete(s.boundary, c.UserID)
+			s.mu.Unlock()
 			return
 		}
 		s.log.Error("process person", "user", c.UserID, "err", err)
@@ -255,6 +298,9 @@ func (s *Scheduler) process(ctx context.Context, c store.Claim) {
 		next = r.Add(time.Millisecond)
 	}
 	if err := s.st.Complete(context.WithoutCancel(ctx), c, next); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			s.metrics.LeaseExpired()
+		}
 		s.log.Error("complete claim", "user", c.UserID, "err", err)
 	}
 	if s.onProcessed != nil && err == nil {
@@ -273,6 +319,7 @@ func (s *Scheduler) maintenance(ctx context.Context) {
 // ProcessUser syncs, plans and reconciles one person now, and returns when they are next due.
 func (s *Scheduler) ProcessUser(ctx context.Context, userID string) (time.Time, error) {
 	now := s.clock.Now()
+	s.observeLag(userID, now)
 	u, err := s.st.GetUser(ctx, userID)
 	if err != nil {
 		return time.Time{}, err
@@ -315,6 +362,7 @@ func (s *Scheduler) ProcessUser(ctx context.Context, userID string) (time.Time, 
 	tl := presence.Plan(events, live, u.Rules, now, s.opt.Horizon)
 	if b, ok := tl.NextBoundary(); ok {
 		earlier(b)
+		s.planned(userID, b)
 	}
 	seg := tl.Current()
 
@@ -328,6 +376,33 @@ func (s *Scheduler) ProcessUser(ctx context.Context, userID string) (time.Time, 
 		}
 	}
 	return next, nil
+}
+
+// observeLag records the boundary lag when this run is the first at or after the boundary the
+// person was planned with: now − that boundary, the time the person's targets waited.
+func (s *Scheduler) observeLag(userID string, now time.Time) {
+	if s.metrics == nil {
+		return
+	}
+	s.mu.Lock()
+	b, ok := s.boundary[userID]
+	if ok && !b.After(now) {
+		delete(s.boundary, userID)
+	}
+	s.mu.Unlock()
+	if ok && !b.After(now) {
+		s.metrics.BoundaryLag(now.Sub(b))
+	}
+}
+
+// planned remembers the next boundary a person was planned with, for observeLag.
+func (s *Scheduler) planned(userID string, b time.Time) {
+	if s.metrics == nil {
+		return
+	}
+	s.mu.Lock()
+	s.boundary[userID] = b
+	s.mu.Unlock()
 }
 
 // overrideEnded reports whether o can no longer change any timeline from now on, so it can be
@@ -380,6 +455,7 @@ func (s *Scheduler) credential(ctx context.Context, c *store.Connection, refresh
 // refresh renews the token and persists the result (rotated refresh tokens are single-use).
 func (s *Scheduler) refresh(ctx context.Context, c *store.Connection, cred provider.Credential, refresh func(context.Context, provider.Credential, time.Time) (provider.Credential, error), now time.Time) (provider.Credential, error) {
 	fresh, err := refresh(ctx, cred, now)
+	s.metrics.TokenRefresh(c.Provider, err)
 	if err != nil {
 		return cred, err
 	}

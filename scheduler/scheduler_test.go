@@ -32,6 +32,7 @@ import (
 	"github.com/dontinterrupt/dontinterrupt/integrations/slack"
 	"github.com/dontinterrupt/dontinterrupt/integrations/slack/slackfake"
 	"github.com/dontinterrupt/dontinterrupt/internal/clock"
+	"github.com/dontinterrupt/dontinterrupt/internal/metrics"
 	"github.com/dontinterrupt/dontinterrupt/internal/presence"
 	"github.com/dontinterrupt/dontinterrupt/internal/provider"
 	"github.com/dontinterrupt/dontinterrupt/internal/store"
@@ -103,6 +104,8 @@ type envOptions struct {
 	tokenRotation bool
 	// slackHook, when set, runs before every request the scheduler's Slack client sends.
 	slackHook func(*http.Request)
+	// metrics, when set, is the scheduler's metrics.
+	metrics *metrics.Metrics
 }
 
 // hookTransport runs a hook before each request.
@@ -186,6 +189,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		Sources: map[string]scheduler.Source{"google": googleSource{e.gc}},
 		Slack:   e.sc,
 		Options: scheduler.Options{ResyncInterval: resync},
+		Metrics: o.metrics,
 	})
 	if err != nil {
 		t.Fatal(err)

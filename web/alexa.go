@@ -49,13 +49,13 @@ func (s *Server) handleAlexa(w http.ResponseWriter, r *http.Request) {
 	}
 	req, err := s.alexa.Verify(r.Context(), r.Header, body)
 	if err != nil {
-		s.log.Warn("alexa request refused", "err", err)
+		s.logger(r.Context()).Warn("alexa request refused", "err", err)
 		http.Error(w, "refused: "+err.Error(), http.StatusBadRequest)
 		return
 	}
 	resp := s.alexaAnswer(r.Context(), req)
 	if err := alexa.WriteResponse(w, resp); err != nil {
-		s.log.Error("write alexa response", "err", err)
+		s.logger(r.Context()).Error("write alexa response", "err", err)
 	}
 }
 
@@ -232,7 +232,7 @@ func (s *Server) handleSandboxAlexaLink(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	if err := s.alexaLink(r.Context(), c); err != nil {
-		s.log.Warn("sandbox alexa link", "err", err)
+		s.logger(r.Context()).Warn("sandbox alexa link", "err", err)
 		s.errorPage(w, r, http.StatusBadGateway, "Linking the sandbox Alexa failed", "The account-linking flow did not complete. Please try again.")
 		return
 	}
@@ -251,7 +251,7 @@ func (s *Server) handleSandboxAlexaSay(w http.ResponseWriter, r *http.Request) {
 	}
 	speech, err := s.alexaSay(r.Context(), r.PostForm.Get("text"))
 	if err != nil {
-		s.log.Warn("sandbox alexa say", "err", err)
+		s.logger(r.Context()).Warn("sandbox alexa say", "err", err)
 		s.errorPage(w, r, http.StatusBadGateway, "The sandbox Alexa failed", "The request did not go through. Please try again.")
 		return
 	}

@@ -200,7 +200,7 @@ func (s *Server) handleSignInCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	g, err := fl.finish(r.Context(), code, f.Verifier, f.Nonce, s.clock.Now())
 	if err != nil || g.Subject == "" {
-		s.log.Warn("sign-in failed", "provider", p, "err", err)
+		s.logger(r.Context()).Warn("sign-in failed", "provider", p, "err", err)
 		s.errorPage(w, r, http.StatusBadRequest, "Sign-in failed", title(p)+" did not confirm the sign-in. Nothing was stored. Please start again from the home page.")
 		return
 	}
@@ -224,7 +224,7 @@ func (s *Server) handleSignInCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.setCookie(w, value, sessionLifetime)
-	s.log.Info("signed in", "provider", p, "user", userID)
+	s.logger(r.Context()).Info("signed in", "provider", p, "user", userID)
 	http.Redirect(w, r, next, http.StatusSeeOther)
 }
 
@@ -313,7 +313,7 @@ func (s *Server) handleConnectCallback(w http.ResponseWriter, r *http.Request) {
 	conn := store.Connection{UserID: sess.UserID, Provider: p, Health: store.HealthOK, Created: now, Updated: now}
 	g, err := fl.finish(r.Context(), code, f.Verifier, f.Nonce, now)
 	if err != nil {
-		s.log.Warn("connect failed", "provider", p, "err", err)
+		s.logger(r.Context()).Warn("connect failed", "provider", p, "err", err)
 		s.errorPage(w, r, http.StatusBadRequest, "Connecting "+fl.title+" failed", title(p)+" did not confirm the connection. Nothing was stored. Please try again from the dashboard.")
 		return
 	}
@@ -345,7 +345,7 @@ func (s *Server) handleConnectCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	s.st.AppendActivity(r.Context(), sess.UserID, store.Activity{At: now, Kind: "connection", Target: p, Outcome: "connected"})
 	s.wake(r.Context(), sess.UserID)
-	s.log.Info("connected", "provider", p, "user", sess.UserID, "connection", conn.ID)
+	s.logger(r.Context()).Info("connected", "provider", p, "user", sess.UserID, "connection", conn.ID)
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 }
 
@@ -376,7 +376,7 @@ func (s *Server) handleDisconnect(w http.ResponseWriter, r *http.Request) {
 				rerr = rv(r.Context(), cred, states)
 			}
 			if rerr != nil {
-				s.log.Warn("revoke at provider failed; deleting our copy anyway", "provider", c.Provider, "err", rerr)
+				s.logger(r.Context()).Warn("revoke at provider failed; deleting our copy anyway", "provider", c.Provider, "err", rerr)
 			}
 		}
 	}

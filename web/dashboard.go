@@ -222,7 +222,7 @@ func (s *Server) handleSandboxEvent(w http.ResponseWriter, r *http.Request) {
 // request) and wakes the scheduler.
 func (s *Server) resyncNow(r *http.Request, c *store.Connection) {
 	if err := s.st.RequestSync(r.Context(), c.UserID, c.ID, s.clock.Now()); err != nil {
-		s.log.Error("request a sync", "err", err)
+		s.logger(r.Context()).Error("request a sync", "err", err)
 	}
 	s.wake(r.Context(), c.UserID)
 }

@@ -8,6 +8,9 @@ import (
 func (s *Server) routes() {
 	s.mux.HandleFunc("GET /healthz", s.handleHealthz)
 	s.mux.HandleFunc("GET /readyz", s.handleReadyz)
+	if s.metrics != nil {
+		s.mux.Handle("GET /metrics", s.metrics.Handler())
+	}
 	s.mux.Handle("GET /static/", staticHandler())
 	s.mux.HandleFunc("GET /{$}", s.handleIndex)
 

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/dontinterrupt/dontinterrupt/internal/clock"
+	"github.com/dontinterrupt/dontinterrupt/internal/metrics"
 	"github.com/dontinterrupt/dontinterrupt/internal/store"
 	"github.com/dontinterrupt/dontinterrupt/internal/vault"
 )
@@ -59,6 +60,8 @@ type Deps struct {
 	Alexa       AlexaVerifier
 	// Wake marks a person due now in the scheduler.
 	Wake func(ctx context.Context, userID string) error
+	// Metrics, when set, are served at GET /metrics and count push notifications (nil: none).
+	Metrics *metrics.Metrics
 
 	// SandboxEvents and SandboxSlackURL exist only in sandbox mode.
 	SandboxEvents   SandboxEvents
@@ -98,6 +101,7 @@ type Server struct {
 	connect  map[string]oauthFlow // by connection provider
 	revokers map[string]revoker   // by connection provider
 	wakeFn   func(ctx context.Context, userID string) error
+	metrics  *metrics.Metrics
 
 	sandboxEvents   SandboxEvents
 	sandboxSlackURL string
@@ -129,7 +133,7 @@ func NewServer(d Deps) (*Server, error) {
 	s := &Server{
 		log: d.Logger, st: d.Store, vault: d.Vault, clock: d.Clock,
 		secure: d.Secure, sandbox: d.Sandbox, horizon: d.Horizon,
-		google: d.Google, slack: d.Slack, wakeFn: d.Wake,
+		google: d.Google, slack: d.Slack, wakeFn: d.Wake, metrics: d.Metrics,
 		sandboxEvents: d.SandboxEvents, sandboxSlackURL: d.SandboxSlackURL, sandboxOutlook: d.SandboxOutlook,
 		alexaLink: d.SandboxAlexaLink, alexaSay: d.SandboxAlexaSay,
 		mux: http.NewServeMux(),
@@ -176,7 +180,7 @@ func NewServer(d Deps) (*Server, error) {
 		s.errorPage(w, r, http.StatusForbidden, "This form came from another site",
 			"We only accept forms sent from this site's own pages, so nothing was changed. If you pressed a button here, reload the page and try again.")
 	}))
-	s.handler = s.recoverPanics(s.securityHeaders(s.limitBodies(csrf.Handler(s.mux))))
+	s.handler = s.requestIDs(s.recoverPanics(s.securityHeaders(s.limitBodies(csrf.Handler(s.mux)))))
 	return s, nil
 }
 
@@ -201,7 +205,7 @@ func (s *Server) wake(ctx context.Context, userID string) {
 		return
 	}
 	if err := s.wakeFn(ctx, userID); err != nil {
-		s.log.Error("wake scheduler", "user", userID, "err", err)
+		s.logger(ctx).Error("wake scheduler", "user", userID, "err", err)
 	}
 }
 
@@ -221,7 +225,7 @@ type page struct {
 func (s *Server) render(w http.ResponseWriter, r *http.Request, status int, name string, data any) {
 	var buf bytes.Buffer
 	if err := s.pages[name].ExecuteTemplate(&buf, "layout", data); err != nil {
-		s.log.Error("render page", "page", name, "err", err)
+		s.logger(r.Context()).Error("render page", "page", name, "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
@@ -240,13 +244,13 @@ func (s *Server) errorPage(w http.ResponseWriter, r *http.Request, status int, t
 
 // serverError logs the error and answers a 500 without its details.
 func (s *Server) serverError(w http.ResponseWriter, r *http.Request, err error) {
-	s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+	s.logger(r.Context()).Error("request failed", "method", r.Method, "route", r.Pattern, "err", err)
 	s.errorPage(w, r, http.StatusInternalServerError, "Something went wrong", "An internal error stopped this request; nothing you did caused it. Please try again in a moment.")
 }
 
 // providerError answers a 502 when a provider could not be reached.
 func (s *Server) providerError(w http.ResponseWriter, r *http.Request, name string, err error) {
-	s.log.Warn("provider unavailable", "provider", name, "err", err)
+	s.logger(r.Context()).Warn("provider unavailable", "provider", name, "err", err)
 	s.errorPage(w, r, http.StatusBadGateway, name+" is not answering", name+" could not be reached just now. Please try again in a moment.")
 }
 
@@ -264,7 +268,7 @@ func (s *Server) handleReadyz(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	if err := s.st.Ping(ctx); err != nil {
-		s.log.Warn("readiness: store unreachable", "err", err)
+		s.logger(r.Context()).Warn("readiness: store unreachable", "err", err)
 		w.WriteHeader(http.StatusServiceUnavailable)
 		w.Write([]byte("store unreachable\n"))
 		return
@@ -330,7 +334,7 @@ func (s *Server) recoverPanics(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", v)
+				s.logger(r.Context()).Error("panic serving request", "method", r.Method, "route", r.Pattern, "panic", v)
 				http.Error(w, "internal error", http.StatusInternalServerError)
 			}
 		}()

@@ -45,7 +45,7 @@ func (s *Server) session(r *http.Request) store.Session {
 	sess, err := s.st.GetSession(r.Context(), sessionKey(c.Value))
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
-			s.log.Error("read session", "err", err)
+			s.logger(r.Context()).Error("read session", "err", err)
 		}
 		return store.Session{}
 	}
@@ -142,7 +142,7 @@ func (s *Server) takeFlow(ctx context.Context, sess *store.Session, state string
 	}
 	delete(sess.Data, "flow:"+state)
 	if err := s.st.PutSession(ctx, *sess); err != nil {
-		s.log.Error("store session", "err", err)
+		s.logger(ctx).Error("store session", "err", err)
 	}
 	var f flow
 	if json.Unmarshal([]byte(v), &f) != nil || s.clock.Now().Sub(f.Started) > flowLifetime {

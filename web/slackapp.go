@@ -75,7 +75,8 @@ func (s *Server) verifySlack(w http.ResponseWriter, r *http.Request) ([]byte, bo
 		err = sv.Ensure()
 	}
 	if err != nil {
-		s.log.Warn("slack request refused", "path", r.URL.Path, "err", err)
+		s.logger(r.Context()).Warn("slack request refused", "route", r.Pattern, "err", err)
+		s.metrics.Push("slack", false)
 		http.Error(w, "signature check failed: "+err.Error(), http.StatusUnauthorized)
 		return nil, false
 	}
@@ -87,9 +88,11 @@ func (s *Server) verifySlack(w http.ResponseWriter, r *http.Request) ([]byte, bo
 		return nil, false
 	}
 	if !first {
+		s.metrics.Push("slack", false)
 		http.Error(w, "this exact request was already received (replay)", http.StatusConflict)
 		return nil, false
 	}
+	s.metrics.Push("slack", true)
 	return body, true
 }
 
@@ -196,7 +199,7 @@ func (s *Server) handleSlackEvents(w http.ResponseWriter, r *http.Request) {
 		if inner.Tab == "home" {
 			if c, found, err := s.slackUser(ctx, wrapper.TeamID, inner.User); err == nil && found {
 				if err := s.publishHome(ctx, c, true); err != nil {
-					s.log.Warn("publish App Home", "user", c.UserID, "err", err)
+					s.logger(r.Context()).Warn("publish App Home", "user", c.UserID, "err", err)
 				}
 			}
 		}
@@ -214,7 +217,7 @@ func (s *Server) handleSlackEvents(w http.ResponseWriter, r *http.Request) {
 			thread = inner.TimeStamp
 		}
 		if err := s.botPost(ctx, c, inner.Channel, reply, thread); err != nil {
-			s.log.Warn("reply in the App Home", "user", c.UserID, "err", err)
+			s.logger(r.Context()).Warn("reply in the App Home", "user", c.UserID, "err", err)
 		}
 	}
 	w.WriteHeader(http.StatusOK)
@@ -313,12 +316,12 @@ func (s *Server) handleSlackInteractivity(w http.ResponseWriter, r *http.Request
 		a.Kind = ActResume
 	}
 	if _, err := s.applyAction(r.Context(), c.UserID, a); err != nil {
-		s.log.Error("App Home action", "action", act.ActionID, "err", err)
+		s.logger(r.Context()).Error("App Home action", "action", act.ActionID, "err", err)
 		http.Error(w, "could not do that; please retry", http.StatusServiceUnavailable)
 		return
 	}
 	if err := s.publishHome(r.Context(), c, true); err != nil {
-		s.log.Warn("publish App Home", "user", c.UserID, "err", err)
+		s.logger(r.Context()).Warn("publish App Home", "user", c.UserID, "err", err)
 	}
 	w.WriteHeader(http.StatusOK)
 }
@@ -383,7 +386,7 @@ func (s *Server) RefreshHome(ctx context.Context, userID string) {
 	for _, c := range conns {
 		if c.Provider == "slack" {
 			if err := s.publishHome(ctx, c, false); err != nil {
-				s.log.Debug("refresh App Home", "user", userID, "err", err)
+				s.logger(ctx).Debug("refresh App Home", "user", userID, "err", err)
 			}
 		}
 	}
@@ -405,7 +408,7 @@ func (s *Server) NotifyBroken(ctx context.Context, userID, brokenProvider string
 		}
 		text := fmt.Sprintf("Your %s connection stopped working (access was revoked or expired), so I can't keep your status in sync from it. Reconnect it here: %s", title(brokenProvider), s.publicURL+"/connect/"+brokenProvider)
 		if err := s.botPost(ctx, c, c.ExternalID, text, ""); err != nil {
-			s.log.Debug("tell the person a connection broke", "user", userID, "err", err)
+			s.logger(ctx).Debug("tell the person a connection broke", "user", userID, "err", err)
 		}
 		s.publishHome(ctx, c, true)
 	}

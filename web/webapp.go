@@ -460,7 +460,7 @@ func (s *Server) handleExport(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Disposition", `attachment; filename="`+name+`"`)
 	h.Set("Cache-Control", "no-store")
 	w.Write(append(b, '\n'))
-	s.log.Info("data exported", "user", sess.UserID)
+	s.logger(r.Context()).Info("data exported", "user", sess.UserID)
 }
 
 // revokeResult is what revoking one connection at its provider did.
@@ -483,7 +483,7 @@ func (s *Server) revokeAll(ctx context.Context, conns []store.Connection, states
 		case rv == nil:
 			res.Note = "this server cannot revoke " + title(c.Provider) + " access; remove the app in your " + title(c.Provider) + " account settings"
 		case err != nil:
-			s.log.Warn("delete account: open credential", "provider", c.Provider, "err", err)
+			s.logger(ctx).Warn("delete account: open credential", "provider", c.Provider, "err", err)
 			res.Note = "its stored credential could not be read, so it could not be revoked; remove the app in your " + title(c.Provider) + " account settings"
 		default:
 			cred, err := provider.UnmarshalCredential(pt)
@@ -493,7 +493,7 @@ func (s *Server) revokeAll(ctx context.Context, conns []store.Connection, states
 				cancel()
 			}
 			if err != nil {
-				s.log.Warn("delete account: revoke at provider failed; deleting our copy anyway", "provider", c.Provider, "err", err)
+				s.logger(ctx).Warn("delete account: revoke at provider failed; deleting our copy anyway", "provider", c.Provider, "err", err)
 				res.Note = title(c.Provider) + " did not confirm the revocation; remove the app in your " + title(c.Provider) + " account settings"
 			} else {
 				res.Revoked, res.Note = true, "access revoked"
@@ -549,7 +549,7 @@ func (s *Server) handleDelete(w http.ResponseWriter, r *http.Request) {
 	delete(s.homes.last, sess.UserID)
 	s.homes.mu.Unlock()
 	s.setCookie(w, "", -1)
-	s.log.Info("account deleted", "user", sess.UserID, "connections", len(conns))
+	s.logger(r.Context()).Info("account deleted", "user", sess.UserID, "connections", len(conns))
 	s.render(w, r, http.StatusOK, "deleted", struct {
 		page
 		Counts  []dataCount

@@ -64,10 +64,14 @@ func (s *Server) handleMicrosoftWebhook(w http.ResponseWriter, r *http.Request) 
 		Value []graphNotification `json:"value"`
 	}
 	if err := json.Unmarshal(body, &doc); err != nil {
+		s.logger(r.Context()).Warn("microsoft notification refused: malformed JSON")
+		s.metrics.Push("microsoft", false)
 		http.Error(w, "not a change notification: malformed JSON", http.StatusBadRequest)
 		return
 	}
 	if len(doc.Value) == 0 {
+		s.logger(r.Context()).Warn("microsoft notification refused: no value array")
+		s.metrics.Push("microsoft", false)
 		http.Error(w, "not a change notification: no value array (a validation handshake needs ?validationToken=)", http.StatusBadRequest)
 		return
 	}
@@ -80,17 +84,19 @@ func (s *Server) handleMicrosoftWebhook(w http.ResponseWriter, r *http.Request) 
 		}
 		accepted++
 		if err := s.st.RequestSync(r.Context(), c.UserID, c.ID, now); err != nil {
-			s.log.Error("request a sync from a notification", "err", err)
+			s.logger(r.Context()).Error("request a sync from a notification", "err", err)
 			http.Error(w, "could not record the notification; please retry", http.StatusServiceUnavailable)
 			return
 		}
 		s.wake(r.Context(), c.UserID)
 	}
 	if accepted == 0 {
-		s.log.Warn("microsoft notification refused: unknown subscription or wrong clientState", "count", len(doc.Value))
+		s.logger(r.Context()).Warn("microsoft notification refused: unknown subscription or wrong clientState", "count", len(doc.Value))
+		s.metrics.Push("microsoft", false)
 		http.Error(w, "no notification matched a subscription with this clientState", http.StatusForbidden)
 		return
 	}
+	s.metrics.Push("microsoft", true)
 	w.WriteHeader(http.StatusAccepted)
 }
 
@@ -103,7 +109,7 @@ func (s *Server) matchSubscription(r *http.Request, n graphNotification) (store.
 	}
 	conns, err := s.st.FindConnections(r.Context(), "outlook", oid)
 	if err != nil {
-		s.log.Error("find connections", "err", err)
+		s.logger(r.Context()).Error("find connections", "err", err)
 		return store.Connection{}, false
 	}
 	for _, c := range conns {

@@ -70,10 +70,12 @@ func (s *Server) handleZoomWebhook(w http.ResponseWriter, r *http.Request) {
 	now := s.clock.Now()
 	ev, err := s.zoom.VerifyWebhook(r.Header, body, now)
 	if err != nil {
-		s.log.Warn("zoom webhook refused", "err", err)
+		s.logger(r.Context()).Warn("zoom webhook refused", "err", err)
+		s.metrics.Push("zoom", false)
 		http.Error(w, "refused: "+err.Error(), zoom.WebhookStatus(err))
 		return
 	}
+	s.metrics.Push("zoom", true)
 	if ev.Event == zoom.EventURLValidation {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write(s.zoom.URLValidationResponse(ev.PlainToken))
@@ -81,7 +83,7 @@ func (s *Server) handleZoomWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	first, err := s.st.MarkSeen(r.Context(), "zoom:"+ev.EventID, seenTTL)
 	if err != nil {
-		s.log.Error("record zoom delivery", "err", err)
+		s.logger(r.Context()).Error("record zoom delivery", "err", err)
 		http.Error(w, "could not record the delivery; please retry", http.StatusServiceUnavailable)
 		return
 	}
@@ -95,17 +97,17 @@ func (s *Server) handleZoomWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	conns, err := s.st.FindConnections(r.Context(), "zoom", ev.UserID)
 	if err != nil {
-		s.log.Error("find zoom connections", "err", err)
+		s.logger(r.Context()).Error("find zoom connections", "err", err)
 		s.st.UnmarkSeen(r.Context(), "zoom:"+ev.EventID)
 		http.Error(w, "could not handle the delivery; please retry", http.StatusServiceUnavailable)
 		return
 	}
 	for _, c := range conns {
 		if err := s.applyZoomEvent(r.Context(), c, ev, now); err != nil {
-			s.log.Error("apply zoom event", "user", c.UserID, "err", err)
+			s.logger(r.Context()).Error("apply zoom event", "user", c.UserID, "err", err)
 			// Forget the delivery so Zoom's retry is acted on.
 			if uerr := s.st.UnmarkSeen(r.Context(), "zoom:"+ev.EventID); uerr != nil {
-				s.log.Error("forget zoom delivery", "err", uerr)
+				s.logger(r.Context()).Error("forget zoom delivery", "err", uerr)
 			}
 			http.Error(w, "could not handle the delivery; please retry", http.StatusServiceUnavailable)
 			return

@@ -20,6 +20,7 @@ import (
 	"github.com/dontinterrupt/dontinterrupt/integrations/zoom"
 	"github.com/dontinterrupt/dontinterrupt/internal/clock"
 	"github.com/dontinterrupt/dontinterrupt/internal/config"
+	"github.com/dontinterrupt/dontinterrupt/internal/metrics"
 	"github.com/dontinterrupt/dontinterrupt/internal/store"
 	"github.com/dontinterrupt/dontinterrupt/internal/store/bolt"
 	redisstore "github.com/dontinterrupt/dontinterrupt/internal/store/redis"
@@ -200,8 +201,9 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		notify["outlook"] = cfg.URL("/webhooks/microsoft")
 	}
 
+	met := metrics.New()
 	schedDeps := scheduler.Deps{
-		Logger: log, Store: st, Vault: v, Clock: clk, Sources: sources,
+		Logger: log, Store: st, Vault: v, Clock: clk, Sources: sources, Metrics: met,
 		Options: scheduler.Options{
 			Workers:        cfg.Scheduler.Workers,
 			Lease:          cfg.Scheduler.Lease,
@@ -227,6 +229,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		Sandbox: cfg.Sandbox,
 		Horizon: cfg.Scheduler.Horizon,
 		Wake:    sched.Wake,
+		Metrics: met,
 	}
 	if gc != nil {
 		webDeps.Google = gc
