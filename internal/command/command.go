@@ -154,10 +154,16 @@ func when(s string, now time.Time, loc *time.Location, max time.Duration) (time.
 	return now.Add(d), nil
 }
 
+// tooLong bounds what duration adds up, far beyond any limit, so time.Duration cannot overflow.
+const tooLong = time.Duration(1 << 62)
+
 // duration reads "45m", "45 min", "1h30m", "1.5h", "2 hours", "90".
 func duration(s string) (time.Duration, error) {
 	s = strings.ReplaceAll(strings.TrimSpace(s), " and ", " ")
 	if n, err := strconv.Atoi(s); err == nil && n > 0 {
+		if n > int(tooLong/time.Minute) { // time.Duration would overflow
+			return 0, fmt.Errorf("%w: %q minutes is too long", ErrUnknown, s)
+		}
 		return time.Duration(n) * time.Minute, nil // a bare number is minutes
 	}
 	if d, err := time.ParseDuration(strings.ReplaceAll(s, " ", "")); err == nil {
@@ -185,6 +191,9 @@ func duration(s string) (time.Duration, error) {
 		unit := time.Minute
 		if strings.HasPrefix(m[2], "h") {
 			unit = time.Hour
+		}
+		if v := f * float64(unit); v >= float64(tooLong) || total >= tooLong {
+			return 0, fmt.Errorf("%w: %q is too long", ErrUnknown, s)
 		}
 		total += time.Duration(f * float64(unit))
 	}
