@@ -2,8 +2,6 @@ package web
 
 import (
 	"context"
-	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"time"
@@ -37,14 +35,8 @@ func (s *Server) handleAlexa(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "the Alexa skill is not configured on this server", http.StatusNotFound)
 		return
 	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-			return
-		}
-		http.Error(w, "could not read the body", http.StatusBadRequest)
+	body, ok := readBody(w, r)
+	if !ok {
 		return
 	}
 	req, err := s.alexa.Verify(r.Context(), r.Header, body)

@@ -310,20 +310,30 @@ func (s *Server) limitBodies(next http.Handler) http.Handler {
 		}
 		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
 		if r.ContentLength < 0 {
-			body, err := io.ReadAll(r.Body)
-			var tooLarge *http.MaxBytesError
-			switch {
-			case errors.As(err, &tooLarge):
-				http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-				return
-			case err != nil:
-				http.Error(w, "could not read the request body", http.StatusBadRequest)
+			body, ok := readBody(w, r)
+			if !ok {
 				return
 			}
 			r.Body, r.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// readBody reads a request body (capped by limitBodies); on failure it has answered 413 or
+// 400 and returns ok=false.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
+		} else {
+			http.Error(w, "could not read the request body", http.StatusBadRequest)
+		}
+		return nil, false
+	}
+	return body, true
 }
 
 // recoverPanics turns a panic in a handler into a 500 and a log line, not a dead connection.

@@ -59,14 +59,8 @@ func (s *Server) verifySlack(w http.ResponseWriter, r *http.Request) ([]byte, bo
 		http.Error(w, "Slack is not configured on this server", http.StatusNotFound)
 		return nil, false
 	}
-	body, err := io.ReadAll(r.Body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			http.Error(w, "request body too large", http.StatusRequestEntityTooLarge)
-			return nil, false
-		}
-		http.Error(w, "could not read the body", http.StatusBadRequest)
+	body, ok := readBody(w, r)
+	if !ok {
 		return nil, false
 	}
 	sv, err := slack.NewSecretsVerifier(r.Header, s.slackSigningSecret)
