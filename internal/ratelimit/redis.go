@@ -1,0 +1,118 @@
+package ratelimit
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"time"
+
+	goredis "github.com/redis/go-redis/v9"
+)
+
+// Redis is a Schedule shared by every replica on one Redis. Each bucket's slots live in hashes
+// of 4096 slots (key PREFIX rl:KEY@EVERY:WINDOW, field = slot) that expire two hours after
+// their last booking; an owner's answer lives in PREFIX rlo:OWNER for as long.
+//
+// The script builds the window keys it touches from the prefix it is given, which a Redis
+// Cluster would refuse; dontinterrupt uses one Redis (or a primary with replicas).
+type Redis struct {
+	rdb    goredis.UniversalClient
+	prefix string
+}
+
+// NewRedis returns a schedule on rdb with keys under prefix (the store's, "di:").
+func NewRedis(rdb goredis.UniversalClient, prefix string) *Redis {
+	return &Redis{rdb: rdb, prefix: prefix}
+}
+
+// keepMillis is how long slot windows and owner answers are kept after their last booking.
+const keepMillis = int64(2 * time.Hour / time.Millisecond)
+
+// reserveScript mirrors search: ARGV = owner, at (µs), lead (µs), spill (µs), keep (ms), n,
+// then n pairs (bucket id, every µs). KEYS[1] is the key prefix.
+var reserveScript = goredis.NewScript(`
+local prefix = KEYS[1]
+local owner = ARGV[1]
+local okey = prefix .. 'rlo:' .. owner
+local prev = redis.call('GET', okey)
+if prev then return prev end
+local at = tonumber(ARGV[2])
+local lead = tonumber(ARGV[3])
+local spill = tonumber(ARGV[4])
+local keep = tonumber(ARGV[5])
+local n = tonumber(ARGV[6])
+local ids, every = {}, {}
+for i = 1, n do
+  ids[i] = ARGV[5 + 2 * i]
+  every[i] = tonumber(ARGV[6 + 2 * i])
+end
+local function slotof(t, e) return math.floor(t / e) end
+local function wkey(i, s) return prefix .. 'rl:' .. ids[i] .. ':' .. string.format('%d', math.floor(s / 4096)) end
+local function taken(i, s) return redis.call('HEXISTS', wkey(i, s), string.format('%d', s)) == 1 end
+local found = nil
+local t = at
+while t >= at - lead do
+  local blocked, nxt = false, t
+  for i = 1, n do
+    local s = slotof(t, every[i])
+    if taken(i, s) then
+      blocked = true
+      local start = s * every[i] - 1
+      if start < nxt then nxt = start end
+    end
+  end
+  if not blocked then found = t break end
+  t = nxt
+end
+if not found then
+  t = at + 1
+  while t <= at + spill do
+    local blocked, nxt = false, t
+    for i = 1, n do
+      local s = slotof(t, every[i])
+      if taken(i, s) then
+        blocked = true
+        local e = (s + 1) * every[i]
+        if e > nxt then nxt = e end
+      end
+    end
+    if not blocked then found = t break end
+    t = nxt
+  end
+end
+if not found then return false end
+for i = 1, n do
+  local s = slotof(found, every[i])
+  local k = wkey(i, s)
+  redis.call('HSET', k, string.format('%d', s), '1')
+  redis.call('PEXPIRE', k, keep)
+end
+local v = string.format('%d', found)
+redis.call('SET', okey, v, 'PX', keep)
+return v
+`)
+
+// Reserve implements Schedule.
+func (r *Redis) Reserve(ctx context.Context, owner string, buckets []Bucket, at time.Time, lead time.Duration) (time.Time, error) {
+	every, err := validate(buckets)
+	if err != nil {
+		return time.Time{}, err
+	}
+	args := make([]any, 0, 6+2*len(buckets))
+	args = append(args, owner, micros(at), max(lead.Microseconds(), 0), maxSpill.Microseconds(), keepMillis, len(buckets))
+	for i, b := range buckets {
+		args = append(args, bucketID(b), every[i])
+	}
+	v, err := reserveScript.Run(ctx, r.rdb, []string{r.prefix}, args...).Text()
+	if err == goredis.Nil {
+		return time.Time{}, ErrFull
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("ratelimit: reserve: %w", err)
+	}
+	t, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("ratelimit: reserve: bad answer %q", v)
+	}
+	return time.UnixMicro(t), nil
+}
