@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -20,6 +21,7 @@ import (
 	"github.com/dontinterrupt/dontinterrupt/internal/metrics"
 	"github.com/dontinterrupt/dontinterrupt/internal/presence"
 	"github.com/dontinterrupt/dontinterrupt/internal/provider"
+	"github.com/dontinterrupt/dontinterrupt/internal/ratelimit"
 	"github.com/dontinterrupt/dontinterrupt/internal/store"
 	"github.com/dontinterrupt/dontinterrupt/internal/vault"
 )
@@ -66,6 +68,11 @@ type Options struct {
 	// NotifyURLs are the webhook URLs push subscriptions are made for, by source provider
 	// ("outlook" → …/webhooks/microsoft); a source without one is only polled.
 	NotifyURLs map[string]string
+	// RateLimits are the limits writes are booked against (see lead.go for the names); with
+	// Deps.Limits they make a boundary burst lead its boundary by up to Lead (60s) instead of
+	// meeting 429s after it. Lead < 0 turns leading off.
+	RateLimits map[string]ratelimit.Rate
+	Lead       time.Duration
 }
 
 // Deps are the scheduler's collaborators. Logger, Store, Vault and Clock are required.
@@ -84,6 +91,9 @@ type Deps struct {
 	Options     Options
 	// Metrics, when set, records the scheduler's metrics (nil: none).
 	Metrics *metrics.Metrics
+	// Limits is the rate-limit schedule shared by every replica (nil: writes are not booked,
+	// and 429s are only honoured).
+	Limits ratelimit.Schedule
 }
 
 // Scheduler runs the due loop.
@@ -100,7 +110,9 @@ type Scheduler struct {
 	onBroken    func(ctx context.Context, userID, provider string)
 	opt         Options
 
-	wake chan struct{}
+	wake     chan struct{}
+	limits   ratelimit.Schedule
+	inFlight atomic.Int64 // people being processed by Run's workers
 
 	metrics *metrics.Metrics
 	queueAt time.Time // when the due-queue gauges are next updated (Run's goroutine only)
@@ -146,6 +158,9 @@ func New(d Deps) (*Scheduler, error) {
 	if o.RetryMax <= 0 {
 		o.RetryMax = 15 * time.Minute
 	}
+	if o.Lead == 0 {
+		o.Lead = time.Minute
+	}
 	s := &Scheduler{
 		log: d.Logger, st: d.Store, vault: d.Vault, clock: d.Clock,
 		sources: d.Sources, slack: d.Slack, teams: d.Teams, opt: o,
@@ -154,6 +169,7 @@ func New(d Deps) (*Scheduler, error) {
 		failures: map[string]int{},
 		boundary: map[string]time.Time{},
 		metrics:  d.Metrics,
+		limits:   d.Limits,
 	}
 	if d.Metrics != nil {
 		// Count every provider write where it happens, whichever reconcile step makes it.
@@ -226,9 +242,11 @@ func (s *Scheduler) Run(ctx context.Context) error {
 				return nil
 			}
 			wg.Add(1)
+			s.inFlight.Add(1)
 			go func(c store.Claim) {
 				defer wg.Done()
 				defer func() { <-sem }()
+				defer s.inFlight.Add(-1)
 				s.process(ctx, c)
 			}(c)
 		}
@@ -244,6 +262,10 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// InFlight is the number of people Run's workers are processing now (claimed, not yet
+// completed): with a fake clock, a driver advances time only when it is zero.
+func (s *Scheduler) InFlight() int { return int(s.inFlight.Load()) }
 
 // observeQueue updates the due-queue gauges, at most once a second.
 func (s *Scheduler) observeQueue(ctx context.Context, now time.Time) {
@@ -360,20 +382,34 @@ func (s *Scheduler) ProcessUser(ctx context.Context, userID string) (time.Time, 
 		live = append(live, o)
 	}
 	tl := presence.Plan(events, live, u.Rules, now, s.opt.Horizon)
-	if b, ok := tl.NextBoundary(); ok {
-		earlier(b)
+	cur := tl.Current().State
+	want := cur
+	b, hasB := tl.NextBoundary()
+	var upcoming presence.DesiredState
+	inLead := false
+	if hasB {
 		s.planned(userID, b)
+		if seg, ok := tl.At(b); ok {
+			upcoming = seg.State
+		}
+		// Shortly before a boundary whose writes were booked ahead of it (a burst larger
+		// than the rate limits take at once), write what turns on at the boundary now.
+		if inLead = s.leadNow(ctx, userID, conns, cur, upcoming, b, now); inLead {
+			want = leadState(cur, upcoming)
+		}
 	}
-	seg := tl.Current()
 
 	for i := range conns {
 		c := &conns[i]
 		if c.Provider == "slack" && s.slack != nil && c.Health == store.HealthOK {
-			earlier(s.reconcileSlack(ctx, u, c, seg.State, now))
+			earlier(s.reconcileSlack(ctx, u, c, want, now))
 		}
 		if c.Provider == "teams" && s.teams != nil && c.Health == store.HealthOK {
-			earlier(s.reconcileTeams(ctx, u, c, seg.State, now))
+			earlier(s.reconcileTeams(ctx, u, c, want, now))
 		}
+	}
+	if hasB {
+		earlier(s.runFor(ctx, userID, conns, cur, upcoming, b, inLead))
 	}
 	return next, nil
 }

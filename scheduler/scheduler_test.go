@@ -35,6 +35,7 @@ import (
 	"github.com/dontinterrupt/dontinterrupt/internal/metrics"
 	"github.com/dontinterrupt/dontinterrupt/internal/presence"
 	"github.com/dontinterrupt/dontinterrupt/internal/provider"
+	"github.com/dontinterrupt/dontinterrupt/internal/ratelimit"
 	"github.com/dontinterrupt/dontinterrupt/internal/store"
 	"github.com/dontinterrupt/dontinterrupt/internal/store/bolt"
 	"github.com/dontinterrupt/dontinterrupt/internal/vault"
@@ -106,6 +107,13 @@ type envOptions struct {
 	slackHook func(*http.Request)
 	// metrics, when set, is the scheduler's metrics.
 	metrics *metrics.Metrics
+	// limits, rates and lead book writes against rate limits (nil limits: none);
+	// slackLimits are the fake Slack's per-minute limits; lease is the claim lease.
+	limits      ratelimit.Schedule
+	rates       map[string]ratelimit.Rate
+	lead        time.Duration
+	slackLimits map[string]int
+	lease       time.Duration
 }
 
 // hookTransport runs a hook before each request.
@@ -162,7 +170,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 
-	e.sfake = slackfake.New(slackfake.Options{Now: e.clk.Now, TokenRotation: o.tokenRotation})
+	e.sfake = slackfake.New(slackfake.Options{Now: e.clk.Now, TokenRotation: o.tokenRotation, RateLimits: o.slackLimits})
 	e.ssrv = httptest.NewServer(e.sfake)
 	t.Cleanup(e.ssrv.Close)
 	e.sfake.SetBaseURL(e.ssrv.URL)
@@ -188,8 +196,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 		Clock:   e.clk,
 		Sources: map[string]scheduler.Source{"google": googleSource{e.gc}},
 		Slack:   e.sc,
-		Options: scheduler.Options{ResyncInterval: resync},
+		Options: scheduler.Options{ResyncInterval: resync, RateLimits: o.rates, Lead: o.lead, Lease: o.lease},
 		Metrics: o.metrics,
+		Limits:  o.limits,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -21,6 +21,7 @@ import (
 	"github.com/dontinterrupt/dontinterrupt/internal/clock"
 	"github.com/dontinterrupt/dontinterrupt/internal/config"
 	"github.com/dontinterrupt/dontinterrupt/internal/metrics"
+	"github.com/dontinterrupt/dontinterrupt/internal/ratelimit"
 	"github.com/dontinterrupt/dontinterrupt/internal/store"
 	"github.com/dontinterrupt/dontinterrupt/internal/store/bolt"
 	redisstore "github.com/dontinterrupt/dontinterrupt/internal/store/redis"
@@ -210,7 +211,10 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 			Horizon:        cfg.Scheduler.Horizon,
 			ResyncInterval: cfg.Scheduler.ResyncInterval,
 			NotifyURLs:     notify,
+			RateLimits:     cfg.Scheduler.RateLimits,
+			Lead:           leadOption(cfg.Scheduler.WriteLead),
 		},
+		Limits: rateSchedule(st),
 	}
 	if sc != nil {
 		schedDeps.Slack = sc
@@ -357,4 +361,21 @@ func (r *rotationWatch) run(ctx context.Context) {
 	if res.Conflicts == 0 {
 		r.done = primary
 	}
+}
+
+// rateSchedule is where writes are booked against the rate limits: in Redis when the store is
+// (every replica shares one schedule), else in this process.
+func rateSchedule(st store.Store) ratelimit.Schedule {
+	if rs, ok := st.(*redisstore.Store); ok {
+		return ratelimit.NewRedis(rs.Client(), rs.Prefix())
+	}
+	return ratelimit.NewMemory()
+}
+
+// leadOption maps DI_WRITE_LEAD to the scheduler's option, where 0 means the default.
+func leadOption(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }

@@ -8,11 +8,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/dontinterrupt/dontinterrupt/internal/ratelimit"
 )
 
 // Secret is a configuration value that must never be printed: String, Format, LogValue and
@@ -114,6 +118,32 @@ type Scheduler struct {
 	Lease time.Duration
 	// Horizon is how far ahead the planner plans.
 	Horizon time.Duration
+	// WriteLead is how far before a boundary a write may be sent when the rate limits cannot
+	// take every write of a burst at the boundary itself.
+	WriteLead time.Duration
+	// RateLimits are the limits the scheduler books writes against, by name (DefaultRateLimits
+	// with DI_RATE_LIMITS on top).
+	RateLimits map[string]ratelimit.Rate
+}
+
+// DefaultRateLimits are the limits writes are scheduled against, a tenth under what api-notes.md
+// gives for each (a sliding window is met with jitter to spare):
+//   - slack.users.profile.set: per workspace, Tier 3 (50/min);
+//   - slack.profile.user: per person's token, Slack's 10 profile updates a minute;
+//   - slack.dnd.setSnooze, slack.dnd.endSnooze, slack.users.setPresence: per workspace, Tier 2 (20/min);
+//   - teams.presence: per tenant, Graph's 1,500 presence requests per 30 s;
+//   - self: this deployment's own pace, people whose targets change at one boundary per
+//     second, so that a crowd at 10:00 is worked through in the seconds before it.
+func DefaultRateLimits() map[string]ratelimit.Rate {
+	return map[string]ratelimit.Rate{
+		"slack.users.profile.set": {N: 45, Per: time.Minute},
+		"slack.profile.user":      {N: 9, Per: time.Minute},
+		"slack.dnd.setSnooze":     {N: 18, Per: time.Minute},
+		"slack.dnd.endSnooze":     {N: 18, Per: time.Minute},
+		"slack.users.setPresence": {N: 18, Per: time.Minute},
+		"teams.presence":          {N: 1350, Per: 30 * time.Second},
+		"self":                    {N: 200, Per: time.Second},
+	}
 }
 
 // Sandbox mode values.
@@ -172,6 +202,8 @@ var Vars = []Var{
 	{"DI_PUSH", "auto", false, "push notifications from providers: auto (when DI_PUBLIC_URL is https, or in the sandbox), on, off"},
 	{"DI_LEASE", "30s", false, "how long a worker's claim on a person lasts before another may take it"},
 	{"DI_HORIZON", "36h", false, "how far ahead the planner plans"},
+	{"DI_WRITE_LEAD", "60s", false, "how far before a boundary writes may go when a burst is more than the rate limits take at once (0 turns leading off)"},
+	{"DI_RATE_LIMITS", "", false, "NAME=N/DURATION,… on top of the defaults (see README: slack.users.profile.set=45/1m, self=200/1s, …)"},
 	{"GOOGLE_CLIENT_ID", "", false, "enables Google sign-in and Calendar (with GOOGLE_CLIENT_SECRET)"},
 	{"GOOGLE_CLIENT_SECRET", "", true, ""},
 	{"GOOGLE_ISSUER_URL", "https://accounts.google.com", false, "OIDC issuer (discovery gives authorize, token and JWKS)"},
@@ -343,6 +375,25 @@ func Load(getenv func(string) string) (*Config, error) {
 	c.Scheduler.ResyncInterval = l.duration("DI_RESYNC_INTERVAL", 15*time.Minute, time.Minute)
 	c.Scheduler.Lease = l.duration("DI_LEASE", 30*time.Second, time.Second)
 	c.Scheduler.Horizon = l.duration("DI_HORIZON", 36*time.Hour, time.Hour)
+	c.Scheduler.WriteLead = l.duration("DI_WRITE_LEAD", time.Minute, 0)
+	if c.Scheduler.WriteLead > 15*time.Minute {
+		l.fail("DI_WRITE_LEAD", "%s is more than 15m; a status that early would mislead people", c.Scheduler.WriteLead)
+	}
+	c.Scheduler.RateLimits = DefaultRateLimits()
+	if v := l.str("DI_RATE_LIMITS", ""); v != "" {
+		over, err := ratelimit.ParseRates(v)
+		if err != nil {
+			l.fail("DI_RATE_LIMITS", "%v; write NAME=N/DURATION,… like slack.users.profile.set=45/1m", err)
+		}
+		defaults := DefaultRateLimits()
+		for name, r := range over {
+			if _, ok := defaults[name]; !ok {
+				l.fail("DI_RATE_LIMITS", "unknown limit %q; known: %s", name, strings.Join(slices.Sorted(maps.Keys(defaults)), ", "))
+				continue
+			}
+			c.Scheduler.RateLimits[name] = r
+		}
+	}
 	c.Scheduler.Workers = 8
 	if v := l.str("DI_WORKERS", ""); v != "" {
 		if n, err := strconv.Atoi(v); err != nil || n < 1 || n > 1024 {
@@ -529,6 +580,8 @@ func (c *Config) Print(w io.Writer) {
 		{"DI_PUSH", onOff(c.Push)},
 		{"DI_LEASE", c.Scheduler.Lease.String()},
 		{"DI_HORIZON", c.Scheduler.Horizon.String()},
+		{"DI_WRITE_LEAD", c.Scheduler.WriteLead.String()},
+		{"DI_RATE_LIMITS", ratelimit.FormatRates(c.Scheduler.RateLimits)},
 		{"GOOGLE_CLIENT_ID", c.Google.ClientID},
 		{"GOOGLE_CLIENT_SECRET", c.Google.ClientSecret.String()},
 		{"GOOGLE_ISSUER_URL", c.Google.IssuerURL},

@@ -95,8 +95,8 @@ func ParseRate(s string) (Rate, error) {
 	if err != nil || d <= 0 {
 		return Rate{}, fmt.Errorf("%q: %q is not a duration like 1m or 30s", s, per)
 	}
-	if d/time.Duration(count) < time.Microsecond {
-		return Rate{}, fmt.Errorf("%q: more than one request per microsecond", s)
+	if d/time.Duration(count) < time.Millisecond {
+		return Rate{}, fmt.Errorf("%q: more than one request per millisecond", s)
 	}
 	return Rate{N: count, Per: d}, nil
 }
@@ -147,10 +147,16 @@ func slot(t, every int64) int64 {
 	return -((-t + every - 1) / every)
 }
 
-// search finds the time (µs) for a request at `at` with lead, given taken(bucket i, slot).
+// floorMs and ceilMs round µs to whole milliseconds: the due index keeps milliseconds, so a
+// booked time must be one, or rounding it would move it into the next slot.
+func floorMs(t int64) int64 { return slot(t, 1000) * 1000 }
+func ceilMs(t int64) int64  { return -slot(-t, 1000) * 1000 }
+
+// search finds the time (µs, a whole millisecond) for a request at `at` with lead, given
+// taken(bucket i, slot).
 func search(at, lead int64, every []int64, taken func(i int, s int64) bool) (int64, bool) {
 	// Down from at to at−lead: the latest time free in every bucket.
-	t := at
+	t := floorMs(at)
 	for t >= at-lead {
 		blocked := false
 		next := t
@@ -158,7 +164,7 @@ func search(at, lead int64, every []int64, taken func(i int, s int64) bool) (int
 			if s := slot(t, e); taken(i, s) {
 				blocked = true
 				// Everything in this slot is taken for bucket i: go below its start.
-				if start := s*e - 1; start < next {
+				if start := floorMs(s*e - 1); start < next {
 					next = start
 				}
 			}
@@ -169,14 +175,14 @@ func search(at, lead int64, every []int64, taken func(i int, s int64) bool) (int
 		t = next
 	}
 	// Up from just after at: the earliest time free in every bucket.
-	t = at + 1
+	t = ceilMs(at + 1)
 	for t <= at+maxSpill.Microseconds() {
 		blocked := false
 		next := t
 		for i, e := range every {
 			if s := slot(t, e); taken(i, s) {
 				blocked = true
-				if end := (s + 1) * e; end > next {
+				if end := ceilMs((s + 1) * e); end > next {
 					next = end
 				}
 			}
@@ -192,13 +198,14 @@ func search(at, lead int64, every []int64, taken func(i int, s int64) bool) (int
 func micros(t time.Time) int64 { return t.UnixMicro() }
 
 func validate(buckets []Bucket) ([]int64, error) {
+	// Slots narrower than the due index's millisecond could not be told apart.
 	if len(buckets) == 0 {
 		return nil, errors.New("ratelimit: no bucket")
 	}
 	every := make([]int64, len(buckets))
 	for i, b := range buckets {
-		if b.Key == "" || b.Every < time.Microsecond {
-			return nil, fmt.Errorf("ratelimit: bucket %q needs a key and an interval of at least 1µs", b.Key)
+		if b.Key == "" || b.Every < time.Millisecond {
+			return nil, fmt.Errorf("ratelimit: bucket %q needs a key and an interval of at least 1ms", b.Key)
 		}
 		every[i] = b.Every.Microseconds()
 	}

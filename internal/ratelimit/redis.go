@@ -47,17 +47,19 @@ for i = 1, n do
   every[i] = tonumber(ARGV[6 + 2 * i])
 end
 local function slotof(t, e) return math.floor(t / e) end
+local function floorms(t) return math.floor(t / 1000) * 1000 end
+local function ceilms(t) return math.ceil(t / 1000) * 1000 end
 local function wkey(i, s) return prefix .. 'rl:' .. ids[i] .. ':' .. string.format('%d', math.floor(s / 4096)) end
 local function taken(i, s) return redis.call('HEXISTS', wkey(i, s), string.format('%d', s)) == 1 end
 local found = nil
-local t = at
+local t = floorms(at)
 while t >= at - lead do
   local blocked, nxt = false, t
   for i = 1, n do
     local s = slotof(t, every[i])
     if taken(i, s) then
       blocked = true
-      local start = s * every[i] - 1
+      local start = floorms(s * every[i] - 1)
       if start < nxt then nxt = start end
     end
   end
@@ -65,14 +67,14 @@ while t >= at - lead do
   t = nxt
 end
 if not found then
-  t = at + 1
+  t = ceilms(at + 1)
   while t <= at + spill do
     local blocked, nxt = false, t
     for i = 1, n do
       local s = slotof(t, every[i])
       if taken(i, s) then
         blocked = true
-        local e = (s + 1) * every[i]
+        local e = ceilms((s + 1) * every[i])
         if e > nxt then nxt = e end
       end
     end

@@ -96,6 +96,13 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	return &Store{rdb: rdb, prefix: o.prefix, now: o.now}, nil
 }
 
+// Client returns the connection pool and Prefix the key prefix, for what shares this Redis
+// with the store (the rate-limit schedule).
+func (s *Store) Client() *goredis.Client { return s.rdb }
+
+// Prefix is the prefix of every key the store writes.
+func (s *Store) Prefix() string { return s.prefix }
+
 // Ping reports whether Redis answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.rdb.Ping(ctx).Err(); err != nil {
