@@ -2,7 +2,6 @@ package scheduler
 
 import (
 	"context"
-	"strconv"
 	"time"
 
 	"github.com/dontinterrupt/dontinterrupt/internal/presence"
@@ -129,13 +128,13 @@ func dedupe(bs []ratelimit.Bucket) []ratelimit.Bucket {
 }
 
 // book books one kind ("lead" or "at") of the writes of the boundary b for a person: the time
-// to send them, or zero when they need no booking (none, or no schedule configured).
+// to send them, or zero when they need no booking (none, or no schedule configured). A person
+// holds one booking of each kind: when their next boundary moves, the old one is given back.
 func (s *Scheduler) book(ctx context.Context, userID, kind string, buckets []ratelimit.Bucket, b time.Time, leadBy time.Duration) time.Time {
 	if s.limits == nil || len(buckets) == 0 {
 		return time.Time{}
 	}
-	owner := userID + "@" + strconv.FormatInt(b.UnixMilli(), 10) + "/" + kind
-	t, err := s.limits.Reserve(ctx, owner, buckets, b, leadBy)
+	t, err := s.limits.Reserve(ctx, userID+"/"+kind, buckets, b, leadBy, s.clock.Now())
 	if err != nil {
 		// The schedule is an optimisation: without it the write goes at the boundary and a
 		// 429 is honoured as ever.

@@ -300,9 +300,17 @@ func (s *Scheduler) sleep(ctx context.Context, t clock.Timer, d time.Duration) {
 	}
 }
 
-// process runs one claimed person and completes the claim with their next due time.
+// process runs one claimed person and completes the claim with their next due time. The lease
+// is renewed while the work lasts (a slow provider, a long sync); if it was lost meanwhile
+// (this replica stalled past it and another claimed the person), the work is cancelled, so two
+// replicas never write for one person at once.
 func (s *Scheduler) process(ctx context.Context, c store.Claim) {
-	next, err := s.ProcessUser(ctx, c.UserID)
+	pctx, cancel := context.WithCancel(ctx)
+	held := make(chan store.Claim, 1)
+	go func() { held <- s.keepLease(pctx, c, cancel) }()
+	next, err := s.ProcessUser(pctx, c.UserID)
+	cancel()
+	c = <-held
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			s.st.RemoveDue(ctx, c.UserID)
@@ -329,6 +337,35 @@ func (s *Scheduler) process(ctx context.Context, c store.Claim) {
 		s.onProcessed(ctx, c.UserID)
 	}
 	s.poke()
+}
+
+// keepLease extends c's lease every third of a lease until ctx ends, and returns the claim as
+// last extended. If the claim was lost it cancels the work.
+func (s *Scheduler) keepLease(ctx context.Context, c store.Claim, cancel context.CancelFunc) store.Claim {
+	t := s.clock.NewTimer(s.opt.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return c
+		case <-t.C():
+		}
+		ext, err := s.st.ExtendLease(ctx, c, s.clock.Now().Add(s.opt.Lease))
+		switch {
+		case err == nil:
+			c = ext
+		case errors.Is(err, store.ErrConflict):
+			s.metrics.LeaseExpired()
+			s.log.Warn("claim lost while working; stopping this person's run", "user", c.UserID)
+			cancel()
+			return c
+		case ctx.Err() != nil:
+			return c
+		default:
+			s.log.Error("extend lease", "user", c.UserID, "err", err)
+		}
+		t.Reset(s.opt.Lease / 3)
+	}
 }
 
 // maintenance runs the hourly jobs: drop ended overrides.

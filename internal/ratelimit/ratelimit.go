@@ -36,10 +36,12 @@ type Bucket struct {
 // Schedule books requests into the slots of their buckets.
 type Schedule interface {
 	// Reserve books one request for the boundary at, counted against every bucket, and
-	// returns when to send it: the latest time in [at−lead, at] whose slot is free in every
-	// bucket, or else the earliest time after at that is. An owner that reserved before gets
-	// its earlier answer (so a person planned twice for one boundary books once).
-	Reserve(ctx context.Context, owner string, buckets []Bucket, at time.Time, lead time.Duration) (time.Time, error)
+	// returns when to send it: the latest time in [at−lead, at] (and not before now) whose
+	// slot is free in every bucket, or else the earliest time after that. An owner holds one
+	// booking: asking again for the same at gives the earlier answer (a person planned twice
+	// for one boundary books once); asking for another at (the plan changed) frees the old
+	// booking's slots if they are still ahead of now, and books anew.
+	Reserve(ctx context.Context, owner string, buckets []Bucket, at time.Time, lead time.Duration, now time.Time) (time.Time, error)
 }
 
 // maxSpill bounds how far past its boundary a request is placed: further than this and the
@@ -152,12 +154,14 @@ func slot(t, every int64) int64 {
 func floorMs(t int64) int64 { return slot(t, 1000) * 1000 }
 func ceilMs(t int64) int64  { return -slot(-t, 1000) * 1000 }
 
-// search finds the time (µs, a whole millisecond) for a request at `at` with lead, given
-// taken(bucket i, slot).
-func search(at, lead int64, every []int64, taken func(i int, s int64) bool) (int64, bool) {
-	// Down from at to at−lead: the latest time free in every bucket.
-	t := floorMs(at)
-	for t >= at-lead {
+// search finds the time (µs, a whole millisecond) for a request at `at` with lead, not before
+// now, given taken(bucket i, slot).
+func search(at, lead, now int64, every []int64, taken func(i int, s int64) bool) (int64, bool) {
+	lo := max(at-lead, ceilMs(now))
+	hi := max(floorMs(at), lo)
+	// Down from the boundary to the lead's start: the latest time free in every bucket.
+	t := hi
+	for t >= lo {
 		blocked := false
 		next := t
 		for i, e := range every {
@@ -174,9 +178,9 @@ func search(at, lead int64, every []int64, taken func(i int, s int64) bool) (int
 		}
 		t = next
 	}
-	// Up from just after at: the earliest time free in every bucket.
-	t = ceilMs(at + 1)
-	for t <= at+maxSpill.Microseconds() {
+	// Up from just after: the earliest time free in every bucket.
+	t = ceilMs(hi + 1)
+	for t <= hi+maxSpill.Microseconds() {
 		blocked := false
 		next := t
 		for i, e := range every {
@@ -204,8 +208,8 @@ func validate(buckets []Bucket) ([]int64, error) {
 	}
 	every := make([]int64, len(buckets))
 	for i, b := range buckets {
-		if b.Key == "" || b.Every < time.Millisecond {
-			return nil, fmt.Errorf("ratelimit: bucket %q needs a key and an interval of at least 1ms", b.Key)
+		if b.Key == "" || strings.ContainsAny(b.Key, " \t\n") || b.Every < time.Millisecond {
+			return nil, fmt.Errorf("ratelimit: bucket %q needs a key without spaces and an interval of at least 1ms", b.Key)
 		}
 		every[i] = b.Every.Microseconds()
 	}
@@ -217,43 +221,48 @@ func validate(buckets []Bucket) ([]int64, error) {
 // Memory is a Schedule for one process.
 type Memory struct {
 	mu      sync.Mutex
-	buckets map[string]map[int64]struct{} // bucket key + every → taken slots
-	owners  map[string]int64              // owner → booked time (µs)
-	booked  []booking                     // in booking order, for pruning
+	buckets map[string]map[int64]struct{} // bucket id → taken slots
+	owners  map[string]*booking
+	ops     int // reservations since the last prune
 }
 
 type booking struct {
-	at     int64 // the boundary it was for (µs)
-	owner  string
-	slots  []bucketSlot
-	placed int64
+	at, placed int64 // µs
+	slots      []bucketSlot
 }
 
 type bucketSlot struct {
-	key  string
+	id   string
 	slot int64
 }
 
-// memoryKeep is how long past its boundary a booking is remembered.
+// memoryKeep is how long past its time a booking is remembered.
 const memoryKeep = 2 * time.Hour
 
 // NewMemory returns an empty in-process schedule.
 func NewMemory() *Memory {
-	return &Memory{buckets: map[string]map[int64]struct{}{}, owners: map[string]int64{}}
+	return &Memory{buckets: map[string]map[int64]struct{}{}, owners: map[string]*booking{}}
 }
 
 func bucketID(b Bucket) string { return b.Key + "@" + strconv.FormatInt(b.Every.Microseconds(), 10) }
 
 // Reserve implements Schedule.
-func (m *Memory) Reserve(ctx context.Context, owner string, buckets []Bucket, at time.Time, lead time.Duration) (time.Time, error) {
+func (m *Memory) Reserve(ctx context.Context, owner string, buckets []Bucket, at time.Time, lead time.Duration, now time.Time) (time.Time, error) {
 	every, err := validate(buckets)
 	if err != nil {
 		return time.Time{}, err
 	}
+	a, n := micros(at), micros(now)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if t, ok := m.owners[owner]; ok {
-		return time.UnixMicro(t), nil
+	if bk, ok := m.owners[owner]; ok {
+		if bk.at == a {
+			return time.UnixMicro(bk.placed), nil
+		}
+		if bk.placed > n {
+			m.free(bk)
+		}
+		delete(m.owners, owner)
 	}
 	ids := make([]string, len(buckets))
 	sets := make([]map[int64]struct{}, len(buckets))
@@ -264,42 +273,50 @@ func (m *Memory) Reserve(ctx context.Context, owner string, buckets []Bucket, at
 			m.buckets[ids[i]] = sets[i]
 		}
 	}
-	a := micros(at)
-	t, ok := search(a, max(lead.Microseconds(), 0), every, func(i int, s int64) bool {
+	t, ok := search(a, max(lead.Microseconds(), 0), n, every, func(i int, s int64) bool {
 		_, taken := sets[i][s]
 		return taken
 	})
 	if !ok {
 		return time.Time{}, ErrFull
 	}
-	bk := booking{at: a, owner: owner, placed: t}
+	bk := &booking{at: a, placed: t}
 	for i := range buckets {
 		s := slot(t, every[i])
 		sets[i][s] = struct{}{}
 		bk.slots = append(bk.slots, bucketSlot{ids[i], s})
 	}
-	m.owners[owner] = t
-	m.booked = append(m.booked, bk)
-	m.prune(a)
+	m.owners[owner] = bk
+	if m.ops++; m.ops >= 4096 {
+		m.ops = 0
+		m.prune(n)
+	}
 	return time.UnixMicro(t), nil
 }
 
-// prune forgets bookings whose boundary is more than memoryKeep before now (µs).
+func (m *Memory) free(bk *booking) {
+	for _, bs := range bk.slots {
+		delete(m.buckets[bs.id], bs.slot)
+	}
+}
+
+// prune forgets bookings and slots more than memoryKeep before now (µs).
 func (m *Memory) prune(now int64) {
 	cut := now - memoryKeep.Microseconds()
-	n := 0
-	for n < len(m.booked) && m.booked[n].at < cut && m.booked[n].placed < cut {
-		bk := m.booked[n]
-		delete(m.owners, bk.owner)
-		for _, bs := range bk.slots {
-			delete(m.buckets[bs.key], bs.slot)
-			if len(m.buckets[bs.key]) == 0 {
-				delete(m.buckets, bs.key)
+	for o, bk := range m.owners {
+		if bk.placed < cut && bk.at < cut {
+			delete(m.owners, o)
+		}
+	}
+	for id, set := range m.buckets {
+		e, _ := strconv.ParseInt(id[strings.LastIndexByte(id, '@')+1:], 10, 64)
+		for sl := range set {
+			if (sl+1)*e < cut {
+				delete(set, sl)
 			}
 		}
-		n++
-	}
-	if n > 0 {
-		m.booked = append(m.booked[:0], m.booked[n:]...)
+		if len(set) == 0 {
+			delete(m.buckets, id)
+		}
 	}
 }

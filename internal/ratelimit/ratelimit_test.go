@@ -44,7 +44,10 @@ func schedules(t *testing.T) map[string]func() Schedule {
 	return out
 }
 
-var t0 = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+var (
+	t0    = time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	early = t0.Add(-time.Hour) // "now" for bookings made well ahead
+)
 
 func TestParseRates(t *testing.T) {
 	got, err := ParseRates(" slack.users.profile.set=45/1m, teams.presence=1400/30s,self=500/s ")
@@ -79,11 +82,11 @@ func TestReserve(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			t.Run("free slot is the boundary itself", func(t *testing.T) {
 				s := mk()
-				got, err := s.Reserve(ctx, "u1@b", []Bucket{ws}, t0, time.Minute)
+				got, err := s.Reserve(ctx, "u1@b", []Bucket{ws}, t0, time.Minute, early)
 				if err != nil || !got.Equal(t0) {
 					t.Fatalf("got %v, %v; want %v", got, err, t0)
 				}
-				again, err := s.Reserve(ctx, "u1@b", []Bucket{ws}, t0, time.Minute)
+				again, err := s.Reserve(ctx, "u1@b", []Bucket{ws}, t0, time.Minute, early)
 				if err != nil || !again.Equal(got) {
 					t.Fatalf("same owner again: %v, %v; want %v", again, err, got)
 				}
@@ -92,7 +95,7 @@ func TestReserve(t *testing.T) {
 				s := mk()
 				var times []time.Time
 				for i := range 100 {
-					got, err := s.Reserve(ctx, fmt.Sprintf("u%d@b", i), []Bucket{ws}, t0, 30*time.Second)
+					got, err := s.Reserve(ctx, fmt.Sprintf("u%d@b", i), []Bucket{ws}, t0, 30*time.Second, early)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -122,13 +125,13 @@ func TestReserve(t *testing.T) {
 			t.Run("a slot must be free in every bucket", func(t *testing.T) {
 				s := mk()
 				user := Bucket{Key: "slack.profile.user:C1", Every: 6 * time.Second}
-				a, err := s.Reserve(ctx, "a", []Bucket{ws, user}, t0, time.Minute)
+				a, err := s.Reserve(ctx, "a", []Bucket{ws, user}, t0, time.Minute, early)
 				if err != nil || !a.Equal(t0) {
 					t.Fatalf("first: %v %v", a, err)
 				}
 				// Same person's token again, for the same boundary: the user bucket's slot
 				// [t0, t0+6s) is taken, so the workspace slot below that is used.
-				b, err := s.Reserve(ctx, "b", []Bucket{ws, user}, t0.Add(3*time.Second), time.Minute)
+				b, err := s.Reserve(ctx, "b", []Bucket{ws, user}, t0.Add(3*time.Second), time.Minute, early)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -137,7 +140,7 @@ func TestReserve(t *testing.T) {
 				}
 				// Another person in the workspace, boundary t0+3s: free in its own bucket and the
 				// workspace slot of t0+3s is free.
-				c, err := s.Reserve(ctx, "c", []Bucket{ws, {Key: "slack.profile.user:C2", Every: 6 * time.Second}}, t0.Add(3*time.Second), time.Minute)
+				c, err := s.Reserve(ctx, "c", []Bucket{ws, {Key: "slack.profile.user:C2", Every: 6 * time.Second}}, t0.Add(3*time.Second), time.Minute, early)
 				if err != nil || !c.Equal(t0.Add(3*time.Second)) {
 					t.Fatalf("third: %v %v", c.Sub(t0), err)
 				}
@@ -145,7 +148,7 @@ func TestReserve(t *testing.T) {
 			t.Run("no lead means at or after the boundary", func(t *testing.T) {
 				s := mk()
 				for i := range 5 {
-					got, err := s.Reserve(ctx, fmt.Sprint(i), []Bucket{ws}, t0, 0)
+					got, err := s.Reserve(ctx, fmt.Sprint(i), []Bucket{ws}, t0, 0, early)
 					if err != nil {
 						t.Fatal(err)
 					}
@@ -164,7 +167,7 @@ func TestReserve(t *testing.T) {
 					go func() {
 						defer wg.Done()
 						for i := range 50 {
-							got, err := s.Reserve(ctx, fmt.Sprintf("g%d-%d", g, i), []Bucket{{Key: "k", Every: 10 * time.Millisecond}}, t0, time.Second)
+							got, err := s.Reserve(ctx, fmt.Sprintf("g%d-%d", g, i), []Bucket{{Key: "k", Every: 10 * time.Millisecond}}, t0, time.Second, early)
 							if err != nil {
 								t.Error(err)
 								return
@@ -185,12 +188,61 @@ func TestReserve(t *testing.T) {
 					t.Fatalf("200 bookings at 100/s span %v, want about 2s", span)
 				}
 			})
+			t.Run("a changed plan frees its slot", func(t *testing.T) {
+				s := mk()
+				// Ada is first booked for 10:00, then her meeting moves to 10:00:01.
+				if got, err := s.Reserve(ctx, "ada", []Bucket{ws}, t0, time.Minute, early); err != nil || !got.Equal(t0) {
+					t.Fatalf("first booking %v %v", got, err)
+				}
+				if got, err := s.Reserve(ctx, "ada", []Bucket{ws}, t0.Add(500*time.Millisecond), time.Minute, early); err != nil || !got.Equal(t0.Add(500*time.Millisecond)) {
+					t.Fatalf("moved booking %v %v, want the new boundary (the old slot was hers)", got, err)
+				}
+				// Grace at 10:00 gets the slot Ada's old booking left... which is the same
+				// slot [10:00, 10:00:01) Ada holds now: one below.
+				if got, err := s.Reserve(ctx, "grace", []Bucket{ws}, t0, time.Minute, early); err != nil || !got.Before(t0) {
+					t.Fatalf("grace %v %v, want before 10:00", got, err)
+				}
+				// Ada moves again, to 10:05: her slot at 10:00 is freed and Bob gets 10:00:00.5.
+				if _, err := s.Reserve(ctx, "ada", []Bucket{ws}, t0.Add(5*time.Minute), time.Minute, early); err != nil {
+					t.Fatal(err)
+				}
+				if got, err := s.Reserve(ctx, "bob", []Bucket{ws}, t0.Add(500*time.Millisecond), time.Minute, early); err != nil || !got.Equal(t0.Add(500*time.Millisecond)) {
+					t.Fatalf("bob %v %v, want the slot Ada freed", got, err)
+				}
+			})
+			t.Run("never before now, and a past slot stays taken", func(t *testing.T) {
+				s := mk()
+				now := t0.Add(-10 * time.Second)
+				var times []time.Time
+				for i := range 15 {
+					got, err := s.Reserve(ctx, fmt.Sprint("p", i), []Bucket{ws}, t0, time.Minute, now)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if got.Before(now) {
+						t.Fatalf("booking %d at %v, before now (%v)", i, got.Sub(t0), now.Sub(t0))
+					}
+					times = append(times, got)
+				}
+				assertConforms(t, times, time.Second)
+				// p0 wrote at 10:00 and is rebooked for 11:00 after it: its used slot is kept.
+				if _, err := s.Reserve(ctx, "p0", []Bucket{ws}, t0.Add(time.Hour), time.Minute, t0.Add(time.Second)); err != nil {
+					t.Fatal(err)
+				}
+				got, err := s.Reserve(ctx, "late", []Bucket{ws}, t0, 0, t0)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if slot(got.UnixMicro(), time.Second.Microseconds()) == slot(t0.UnixMicro(), time.Second.Microseconds()) {
+					t.Fatalf("late booking got the slot p0 used")
+				}
+			})
 			t.Run("bad buckets", func(t *testing.T) {
 				s := mk()
-				if _, err := s.Reserve(ctx, "x", nil, t0, 0); err == nil {
+				if _, err := s.Reserve(ctx, "x", nil, t0, 0, early); err == nil {
 					t.Fatal("no bucket accepted")
 				}
-				if _, err := s.Reserve(ctx, "x", []Bucket{{Key: "k"}}, t0, 0); err == nil {
+				if _, err := s.Reserve(ctx, "x", []Bucket{{Key: "k"}}, t0, 0, early); err == nil {
 					t.Fatal("zero interval accepted")
 				}
 			})
@@ -215,17 +267,17 @@ func assertConforms(t *testing.T, times []time.Time, every time.Duration) {
 func TestMemoryPrunes(t *testing.T) {
 	m := NewMemory()
 	ctx := context.Background()
-	for i := range 1000 {
+	for i := range 10000 {
 		at := t0.Add(time.Duration(i) * time.Minute)
-		if _, err := m.Reserve(ctx, fmt.Sprint(i), []Bucket{{Key: "k", Every: time.Second}}, at, time.Minute); err != nil {
+		if _, err := m.Reserve(ctx, fmt.Sprint(i), []Bucket{{Key: "k", Every: time.Second}}, at, time.Minute, at.Add(-time.Minute)); err != nil {
 			t.Fatal(err)
 		}
 	}
-	// Only the last two hours' bookings are kept.
-	if n := len(m.owners); n > 125 {
-		t.Fatalf("%d owners kept after 1000 minutes of bookings", n)
+	// Pruned every 4096 bookings to the last two hours'.
+	if n := len(m.owners); n > 4096+125 {
+		t.Fatalf("%d owners kept after 10000 minutes of bookings", n)
 	}
-	if n := len(m.buckets["k@1000000"]); n > 125 {
+	if n := len(m.buckets["k@1000000"]); n > 4096+125 {
 		t.Fatalf("%d slots kept", n)
 	}
 }

@@ -28,32 +28,46 @@ func NewRedis(rdb goredis.UniversalClient, prefix string) *Redis {
 // keepMillis is how long slot windows and owner answers are kept after their last booking.
 const keepMillis = int64(2 * time.Hour / time.Millisecond)
 
-// reserveScript mirrors search: ARGV = owner, at (µs), lead (µs), spill (µs), keep (ms), n,
-// then n pairs (bucket id, every µs). KEYS[1] is the key prefix.
+// reserveScript mirrors Memory.Reserve: ARGV = owner, at (µs), lead (µs), now (µs), spill (µs),
+// keep (ms), n, then n pairs (bucket id, every µs). KEYS[1] is the key prefix. An owner's
+// booking is stored as "at placed id1 slot1 id2 slot2 …".
 var reserveScript = goredis.NewScript(`
 local prefix = KEYS[1]
-local owner = ARGV[1]
-local okey = prefix .. 'rlo:' .. owner
-local prev = redis.call('GET', okey)
-if prev then return prev end
+local okey = prefix .. 'rlo:' .. ARGV[1]
 local at = tonumber(ARGV[2])
 local lead = tonumber(ARGV[3])
-local spill = tonumber(ARGV[4])
-local keep = tonumber(ARGV[5])
-local n = tonumber(ARGV[6])
+local now = tonumber(ARGV[4])
+local spill = tonumber(ARGV[5])
+local keep = tonumber(ARGV[6])
+local n = tonumber(ARGV[7])
 local ids, every = {}, {}
 for i = 1, n do
-  ids[i] = ARGV[5 + 2 * i]
-  every[i] = tonumber(ARGV[6 + 2 * i])
+  ids[i] = ARGV[6 + 2 * i]
+  every[i] = tonumber(ARGV[7 + 2 * i])
 end
+local function fmt(x) return string.format('%d', x) end
 local function slotof(t, e) return math.floor(t / e) end
 local function floorms(t) return math.floor(t / 1000) * 1000 end
 local function ceilms(t) return math.ceil(t / 1000) * 1000 end
-local function wkey(i, s) return prefix .. 'rl:' .. ids[i] .. ':' .. string.format('%d', math.floor(s / 4096)) end
-local function taken(i, s) return redis.call('HEXISTS', wkey(i, s), string.format('%d', s)) == 1 end
+local function wkeyof(id, s) return prefix .. 'rl:' .. id .. ':' .. fmt(math.floor(s / 4096)) end
+local prev = redis.call('GET', okey)
+if prev then
+  local f = {}
+  for w in string.gmatch(prev, '%S+') do f[#f + 1] = w end
+  if tonumber(f[1]) == at then return f[2] end
+  if tonumber(f[2]) > now then
+    for j = 3, #f - 1, 2 do
+      local s = tonumber(f[j + 1])
+      redis.call('HDEL', wkeyof(f[j], s), f[j + 1])
+    end
+  end
+end
+local function taken(i, s) return redis.call('HEXISTS', wkeyof(ids[i], s), fmt(s)) == 1 end
+local lo = math.max(at - lead, ceilms(now))
+local hi = math.max(floorms(at), lo)
 local found = nil
-local t = floorms(at)
-while t >= at - lead do
+local t = hi
+while t >= lo do
   local blocked, nxt = false, t
   for i = 1, n do
     local s = slotof(t, every[i])
@@ -67,8 +81,8 @@ while t >= at - lead do
   t = nxt
 end
 if not found then
-  t = ceilms(at + 1)
-  while t <= at + spill do
+  t = ceilms(hi + 1)
+  while t <= hi + spill do
     local blocked, nxt = false, t
     for i = 1, n do
       local s = slotof(t, every[i])
@@ -82,26 +96,30 @@ if not found then
     t = nxt
   end
 end
-if not found then return false end
+if not found then
+  redis.call('DEL', okey)
+  return false
+end
+local rec = fmt(at) .. ' ' .. fmt(found)
 for i = 1, n do
   local s = slotof(found, every[i])
-  local k = wkey(i, s)
-  redis.call('HSET', k, string.format('%d', s), '1')
+  local k = wkeyof(ids[i], s)
+  redis.call('HSET', k, fmt(s), '1')
   redis.call('PEXPIRE', k, keep)
+  rec = rec .. ' ' .. ids[i] .. ' ' .. fmt(s)
 end
-local v = string.format('%d', found)
-redis.call('SET', okey, v, 'PX', keep)
-return v
+redis.call('SET', okey, rec, 'PX', keep)
+return fmt(found)
 `)
 
 // Reserve implements Schedule.
-func (r *Redis) Reserve(ctx context.Context, owner string, buckets []Bucket, at time.Time, lead time.Duration) (time.Time, error) {
+func (r *Redis) Reserve(ctx context.Context, owner string, buckets []Bucket, at time.Time, lead time.Duration, now time.Time) (time.Time, error) {
 	every, err := validate(buckets)
 	if err != nil {
 		return time.Time{}, err
 	}
 	args := make([]any, 0, 6+2*len(buckets))
-	args = append(args, owner, micros(at), max(lead.Microseconds(), 0), maxSpill.Microseconds(), keepMillis, len(buckets))
+	args = append(args, owner, micros(at), max(lead.Microseconds(), 0), micros(now), maxSpill.Microseconds(), keepMillis, len(buckets))
 	for i, b := range buckets {
 		args = append(args, bucketID(b), every[i])
 	}
