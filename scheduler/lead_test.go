@@ -1,28 +1,42 @@
 package scheduler_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
+	"os"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/dontinterrupt/dontinterrupt/integrations/slack/slackfake"
+	"github.com/dontinterrupt/dontinterrupt/internal/clock"
 	"github.com/dontinterrupt/dontinterrupt/internal/ratelimit"
+	"github.com/dontinterrupt/dontinterrupt/internal/store"
+	redisstore "github.com/dontinterrupt/dontinterrupt/internal/store/redis"
+	"github.com/dontinterrupt/dontinterrupt/scheduler"
 )
 
 // drive runs the loop on the fake clock: whenever the loop sleeps until its earliest due time
 // (and no claim is held: claims last an hour here), the clock jumps there. It stops once until
-// has passed and the loop sleeps.
-func drive(t *testing.T, e *env, until time.Time) {
+// has passed and the loop sleeps. others are more replicas' schedulers, which must be idle too.
+func drive(t *testing.T, e *env, until time.Time, others ...*scheduler.Scheduler) {
 	t.Helper()
+	busy := func() bool {
+		for _, s := range others {
+			if s.InFlight() > 0 {
+				return true
+			}
+		}
+		return e.s.InFlight() > 0
+	}
 	for {
 		var next time.Time
 		waitFor(t, e, "the loop to sleep", func() bool {
 			d, ok := e.clk.NextDeadline()
 			due, dueOK, err := e.st.NextDue(e.ctx)
 			now := e.clk.Now()
-			if e.s.InFlight() > 0 || !ok || err != nil || !dueOK || !d.Equal(due) || !due.After(now) || due.After(now.Add(30*time.Minute)) {
+			if busy() || !ok || err != nil || !dueOK || !d.Equal(due) || !due.After(now) || due.After(now.Add(30*time.Minute)) {
 				return false
 			}
 			next = due
@@ -67,6 +81,13 @@ func TestBurstLeadsTheBoundary(t *testing.T) {
 	}
 	runLoop(t, e)
 	drive(t, e, end.Add(-time.Minute))
+	checkBurst(t, e, people, start, end, every)
+}
+
+// checkBurst checks the status writes of a burst at start: one per person, one per slot of
+// every, none refused, the last at the boundary, none before the lead.
+func checkBurst(t *testing.T, e *env, people []*person, start, end time.Time, every time.Duration) {
+	t.Helper()
 
 	var times []time.Time
 	users := map[string]bool{}
@@ -101,6 +122,72 @@ func TestBurstLeadsTheBoundary(t *testing.T) {
 }
 
 func slotOf(t time.Time, every time.Duration) int64 { return t.UnixNano() / int64(every) }
+
+// Two replicas on one Redis share the schedule: the burst above, worked by both, still takes
+// one slot per write and meets no 429.
+func TestBurstSharedByTwoReplicasOnRedis(t *testing.T) {
+	url := os.Getenv("DI_TEST_REDIS_SCHEDULER_URL")
+	if url == "" {
+		url = "redis://127.0.0.1:6379/9"
+	}
+	every := 5 * time.Second
+	var rs *redisstore.Store
+	e := newEnv(t, envOptions{
+		start: at(9, 50),
+		store: func(clk *clock.Fake) store.Store {
+			var err error
+			rs, err = redisstore.Open(t.Context(), url, redisstore.WithClock(clk.Now))
+			if err != nil {
+				if os.Getenv("CI") == "" {
+					t.Skipf("no Redis at %s: %v", url, err)
+				}
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { rs.Close() })
+			if err := rs.Client().FlushDB(t.Context()).Err(); err != nil {
+				t.Fatal(err)
+			}
+			return rs
+		},
+		rates: map[string]ratelimit.Rate{
+			"slack.users.profile.set": {N: 12, Per: time.Minute},
+			"self":                    {N: 100, Per: time.Second},
+		},
+		lead:        time.Minute,
+		lease:       time.Hour,
+		slackLimits: map[string]int{"users.profile.set": 12},
+	})
+	// Both replicas book in the same Redis schedule.
+	e.deps.Limits = ratelimit.NewRedis(rs.Client(), rs.Prefix())
+	var err error
+	if e.s, err = scheduler.New(e.deps); err != nil {
+		t.Fatal(err)
+	}
+	second, err := scheduler.New(e.deps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start, end := at(10, 0), at(10, 30)
+	for i := range 12 {
+		e.sfake.AddUser(slackfake.DefaultTeamID, fmt.Sprintf("U%04d", i+1), fmt.Sprintf("Person %d", i))
+	}
+	var people []*person
+	for i := range 12 {
+		p := e.addPerson(fmt.Sprintf("u-%02d", i), fmt.Sprintf("sub-%02d", i), fmt.Sprintf("U%04d", i+1), rules(nil))
+		e.addEvent(p, meeting(start, end))
+		if err := e.st.MarkDue(e.ctx, p.id, e.clk.Now()); err != nil {
+			t.Fatal(err)
+		}
+		people = append(people, p)
+	}
+	runLoop(t, e)
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan error, 1)
+	go func() { done <- second.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	drive(t, e, end.Add(-time.Minute), second)
+	checkBurst(t, e, people, start, end, every)
+}
 
 // Without a schedule nothing leads: the write goes at the boundary.
 func TestNoLeadWithoutASchedule(t *testing.T) {

@@ -86,7 +86,7 @@ type env struct {
 	t     *testing.T
 	ctx   context.Context
 	clk   *clock.Fake
-	st    *bolt.Store
+	st    store.Store
 	vault *vault.Vault
 
 	gfake *googlefake.Server
@@ -97,7 +97,8 @@ type env struct {
 	ssrv  *httptest.Server
 	sc    *slack.Client
 
-	s *scheduler.Scheduler
+	s    *scheduler.Scheduler
+	deps scheduler.Deps // what s was made with (another replica can be made alike)
 }
 
 type envOptions struct {
@@ -114,6 +115,8 @@ type envOptions struct {
 	lead        time.Duration
 	slackLimits map[string]int
 	lease       time.Duration
+	// store, when set, makes the store (default: bolt in a temp dir).
+	store func(*clock.Fake) store.Store
 }
 
 // hookTransport runs a hook before each request.
@@ -134,12 +137,16 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 	e := &env{t: t, ctx: t.Context(), clk: clock.NewFake(o.start)}
 
-	st, err := bolt.Open(filepath.Join(t.TempDir(), "di.db"), bolt.WithClock(e.clk.Now))
-	if err != nil {
-		t.Fatal(err)
+	if o.store != nil {
+		e.st = o.store(e.clk)
+	} else {
+		st, err := bolt.Open(filepath.Join(t.TempDir(), "di.db"), bolt.WithClock(e.clk.Now))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		e.st = st
 	}
-	t.Cleanup(func() { st.Close() })
-	e.st = st
 
 	ks, err := vault.Generate()
 	if err != nil {
@@ -189,9 +196,9 @@ func newEnv(t *testing.T, o envOptions) *env {
 		t.Fatal(err)
 	}
 
-	e.s, err = scheduler.New(scheduler.Deps{
+	e.deps = scheduler.Deps{
 		Logger:  slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Store:   st,
+		Store:   e.st,
 		Vault:   e.vault,
 		Clock:   e.clk,
 		Sources: map[string]scheduler.Source{"google": googleSource{e.gc}},
@@ -199,7 +206,8 @@ func newEnv(t *testing.T, o envOptions) *env {
 		Options: scheduler.Options{ResyncInterval: resync, RateLimits: o.rates, Lead: o.lead, Lease: o.lease},
 		Metrics: o.metrics,
 		Limits:  o.limits,
-	})
+	}
+	e.s, err = scheduler.New(e.deps)
 	if err != nil {
 		t.Fatal(err)
 	}
