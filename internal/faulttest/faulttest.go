@@ -54,8 +54,9 @@ func RateLimited(retryAfter string) Fault {
 	return Fault{kind: kindStatus, status: http.StatusTooManyRequests, retryAfter: retryAfter}
 }
 
-// Hang accepts the request and never answers: the handler returns when the client gives up
-// (the request's context ends) or the fault is cleared. The provider never sees the request.
+// Hang accepts the request and does not answer until the client gives up (the request's
+// context ends) or the fault is cleared, which answers 503 at last. The provider never sees the
+// request.
 func Hang() Fault { return Fault{kind: kindHang} }
 
 // Reset closes the connection in the middle of the answer: the status line and part of a
@@ -77,13 +78,19 @@ func (f Fault) WithBody(contentType, body string) Fault {
 	return f
 }
 
-// Served makes a Reset or Malformed fault hit after the wrapped handler has served the
+// AfterServing makes a Reset or Malformed fault hit after the wrapped handler has served the
 // request: the provider did the work (a write took effect, a refresh token was spent) and
 // only its answer is lost. Without it the provider never sees the request.
-func (f Fault) Served() Fault {
+func (f Fault) AfterServing() Fault {
 	f.served = true
 	return f
 }
+
+// Served reports whether the provider serves the request before the fault hits.
+func (f Fault) Served() bool { return f.served }
+
+// Hangs reports whether the fault is a Hang.
+func (f Fault) Hangs() bool { return f.kind == kindHang }
 
 // String names the fault, for test names and messages.
 func (f Fault) String() string {
@@ -189,7 +196,7 @@ func (in *Injector) add(f Fault, n int, m []Match) {
 	in.rules = append(in.rules, &rule{f: f, match: m, left: n})
 }
 
-// Clear removes every fault and lets hanging requests return.
+// Clear removes every fault; hanging requests are answered 503.
 func (in *Injector) Clear() {
 	in.mu.Lock()
 	defer in.mu.Unlock()
@@ -253,7 +260,9 @@ func (in *Injector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case kindStatus:
 		writeStatus(w, f)
 	case kindHang:
-		in.hang(r, release)
+		if in.hang(r, release) {
+			writeStatus(w, Status(http.StatusServiceUnavailable))
+		}
 	case kindReset:
 		in.reset(w, r, f)
 	case kindMalformed:
@@ -329,8 +338,9 @@ func writeStatus(w http.ResponseWriter, f Fault) {
 	io.WriteString(w, body)
 }
 
-// hang waits until the client gives up or the fault is cleared.
-func (in *Injector) hang(r *http.Request, release <-chan struct{}) {
+// hang waits until the client gives up or the fault is cleared; it reports whether it was
+// cleared (and the client still waits for an answer).
+func (in *Injector) hang(r *http.Request, release <-chan struct{}) bool {
 	in.mu.Lock()
 	in.hanging++
 	in.notifyLocked()
@@ -343,7 +353,9 @@ func (in *Injector) hang(r *http.Request, release <-chan struct{}) {
 	}()
 	select {
 	case <-r.Context().Done():
+		return false
 	case <-release:
+		return true
 	}
 }
 

@@ -158,7 +158,10 @@ func TestHangReleasedByClear(t *testing.T) {
 	in.Inject(faulttest.Hang(), faulttest.Prefix("/slow"))
 	done := make(chan error, 1)
 	go func() {
-		_, _, err := get(t, srv.Client(), srv.URL+"/slow")
+		resp, _, err := get(t, srv.Client(), srv.URL+"/slow")
+		if err == nil && resp.StatusCode != http.StatusServiceUnavailable {
+			err = errors.New("released with HTTP " + resp.Status + ", want 503")
+		}
 		done <- err
 	}()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -169,9 +172,8 @@ func TestHangReleasedByClear(t *testing.T) {
 	in.Clear()
 	select {
 	case err := <-done:
-		// The hanging handler returned without writing: an empty 200.
 		if err != nil {
-			t.Errorf("GET after Clear: %v", err)
+			t.Errorf("GET after Clear: %v, want an answer", err)
 		}
 	case <-ctx.Done():
 		t.Fatal("Clear did not release the hanging request")
@@ -183,7 +185,7 @@ func TestReset(t *testing.T) {
 		srv, in, b := newServer(t)
 		f := faulttest.Reset()
 		if served {
-			f = f.Served()
+			f = f.AfterServing()
 		}
 		in.Inject(f)
 		req, _ := http.NewRequest(http.MethodPost, srv.URL+"/api/users.profile.set", strings.NewReader("a=b"))
@@ -204,7 +206,7 @@ func TestReset(t *testing.T) {
 
 func TestMalformed(t *testing.T) {
 	srv, in, b := newServer(t)
-	in.Inject(faulttest.Malformed().Served())
+	in.Inject(faulttest.Malformed().AfterServing())
 	resp, body, err := get(t, srv.Client(), srv.URL+"/v1.0/me/presence")
 	if err != nil || resp.StatusCode != http.StatusOK {
 		t.Fatalf("GET: %v %v, want 200", resp, err)
