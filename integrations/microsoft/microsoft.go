@@ -123,7 +123,7 @@ func (c *Client) multiTenant() bool {
 // graph returns a Graph client that sends this access token. The SDK's own retry handler is
 // left out of the pipeline: the scheduler honours Retry-After itself, so a 429 is never
 // retried twice over.
-func (c *Client) graph(accessToken string) (*msgraphsdk.GraphServiceClient, error) {
+func (c *Client) graph(accessToken string) (*msgraphsdk.GraphBaseServiceClient, error) {
 	var mws []khttp.Middleware
 	for _, m := range msgraphcore.GetDefaultMiddlewaresWithOptions(&msgraphcore.GraphClientOptions{}) {
 		switch m.(type) {
@@ -145,7 +145,12 @@ func (c *Client) graph(accessToken string) (*msgraphsdk.GraphServiceClient, erro
 		return nil, fmt.Errorf("microsoft: graph adapter: %w", err)
 	}
 	adapter.SetBaseUrl(c.cfg.GraphURL)
-	return msgraphsdk.NewGraphServiceClient(adapter), nil
+	// Not msgraphsdk.NewGraphServiceClient: it passes kiota's package-level
+	// BackingStoreFactoryInstance to the adapter, which writes it back to that variable, so
+	// two clients made at once (two scheduler workers) raced with each other and with every
+	// model the SDK was decoding. A nil factory leaves the variable alone; the default it
+	// holds is used all the same.
+	return msgraphsdk.NewGraphBaseServiceClient(adapter, nil), nil
 }
 
 // bearer adds the access token to every request.
