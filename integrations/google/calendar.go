@@ -265,23 +265,25 @@ func apiError(err error, now time.Time) error {
 	if !limited {
 		return err
 	}
-	return &provider.RateLimitedError{RetryAfter: retryAfter(ge.Header, now), Method: "events.list"}
+	d, named := retryAfter(ge.Header, now)
+	return &provider.RateLimitedError{RetryAfter: d, Method: "events.list", Guessed: !named}
 }
 
-// retryAfter reads a Retry-After header (seconds or an HTTP date), or DefaultRetryAfter.
-func retryAfter(h http.Header, now time.Time) time.Duration {
+// retryAfter reads a Retry-After header (seconds or an HTTP date); without a usable one it
+// returns DefaultRetryAfter and named false.
+func retryAfter(h http.Header, now time.Time) (d time.Duration, named bool) {
 	v := h.Get("Retry-After")
 	if v == "" {
-		return DefaultRetryAfter
+		return DefaultRetryAfter, false
 	}
 	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
+		return time.Duration(n) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := t.Sub(now); d > 0 {
-			return d
+			return d, true
 		}
-		return 0
+		return 0, true
 	}
-	return DefaultRetryAfter
+	return DefaultRetryAfter, false
 }

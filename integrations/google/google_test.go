@@ -747,7 +747,7 @@ func TestSyncRateLimited(t *testing.T) {
 			if !errors.As(err, &rl) {
 				t.Fatalf("error %v, want a RateLimitedError", err)
 			}
-			if rl.RetryAfter != 30*time.Second || rl.Method != "events.list" {
+			if rl.RetryAfter != 30*time.Second || rl.Method != "events.list" || !rl.Guessed {
 				t.Errorf("got %+v", rl)
 			}
 			if !strings.HasPrefix(err.Error(), "google: events.list: ") {
@@ -784,21 +784,22 @@ func TestSyncRateLimited(t *testing.T) {
 func TestRetryAfterHeader(t *testing.T) {
 	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
-		v    string
-		want time.Duration
+		v     string
+		want  time.Duration
+		named bool
 	}{
-		{"", DefaultRetryAfter},
-		{"7", 7 * time.Second},
-		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
-		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
-		{"soon", DefaultRetryAfter},
+		{"", DefaultRetryAfter, false},
+		{"7", 7 * time.Second, true},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
+		{now.Add(-time.Minute).Format(http.TimeFormat), 0, true},
+		{"soon", DefaultRetryAfter, false},
 	} {
 		h := http.Header{}
 		if tc.v != "" {
 			h.Set("Retry-After", tc.v)
 		}
-		if got := retryAfter(h, now); got != tc.want {
-			t.Errorf("Retry-After %q: %v, want %v", tc.v, got, tc.want)
+		if got, named := retryAfter(h, now); got != tc.want || named != tc.named {
+			t.Errorf("Retry-After %q: %v (named %v), want %v (%v)", tc.v, got, named, tc.want, tc.named)
 		}
 	}
 }

@@ -165,6 +165,9 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	return b.next.RoundTrip(r)
 }
 
+// DefaultRetryAfter is the first wait after a 429 that names none (Graph always should).
+const DefaultRetryAfter = 10 * time.Second
+
 // revokedCodes are Graph error codes that mean the grant is gone.
 var revokedCodes = map[string]bool{"InvalidAuthenticationToken": true, "AuthenticationError": true}
 
@@ -191,7 +194,7 @@ func mapErr(op string, err error) error {
 	case status == http.StatusTooManyRequests || (status == http.StatusServiceUnavailable && retryAfter(headers) > 0):
 		d := retryAfter(headers)
 		if d <= 0 {
-			d = 10 * time.Second
+			return &provider.RateLimitedError{RetryAfter: DefaultRetryAfter, Method: op, Guessed: true}
 		}
 		return &provider.RateLimitedError{RetryAfter: d, Method: op}
 	case status == http.StatusUnauthorized && revokedCodes[code]:
