@@ -511,6 +511,11 @@ func (s *Scheduler) broken(ctx context.Context, c *store.Connection, reason stri
 }
 
 // retryAt decides when to try a connection again after err, and records why.
+//
+// A call that timed out (provider.TimedOut) also ends the connection's work for this run: the
+// reconcilers and the sync skip its remaining calls, which would each wait for the client's
+// timeout again, holding the worker (and the person's claim, whose lease is shorter than a
+// few timeouts) for nothing. They are made at the retry.
 func (s *Scheduler) retryAt(ctx context.Context, c *store.Connection, kind, target string, err error, now time.Time) time.Time {
 	if reason, ok := provider.RevokedReason(err); ok {
 		s.broken(ctx, c, reason, now)

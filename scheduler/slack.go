@@ -83,6 +83,9 @@ func (s *Scheduler) reconcileSlack(ctx context.Context, u store.User, c *store.C
 				retry = t
 			}
 			failed = true
+			if provider.TimedOut(err) {
+				break // Slack does not answer: the other steps wait for the retry (see retryAt)
+			}
 			continue
 		}
 	}

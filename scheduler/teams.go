@@ -120,6 +120,9 @@ func (s *Scheduler) reconcileTeams(ctx context.Context, u store.User, c *store.C
 			}
 			earlier(t)
 			failed = true
+			if provider.TimedOut(err) {
+				break // Graph does not answer: the other step waits for the retry
+			}
 			continue
 		}
 		earlier(again)
