@@ -32,6 +32,7 @@ type slackWritten struct {
 // slackReconciler reconciles one Slack connection of one person.
 type slackReconciler struct {
 	s    *Scheduler
+	api  *answeredSlack
 	u    store.User
 	c    *store.Connection
 	cred provider.Credential
@@ -45,7 +46,7 @@ func (s *Scheduler) reconcileSlack(ctx context.Context, u store.User, c *store.C
 	if err != nil {
 		return s.retryAt(ctx, c, string(want.Kind), "slack", err, now)
 	}
-	r := &slackReconciler{s: s, u: u, c: c, cred: cred, now: now}
+	r := &slackReconciler{s: s, api: &answeredSlack{SlackAPI: s.slack}, u: u, c: c, cred: cred, now: now}
 	if want.Paused {
 		return time.Time{} // automation paused: touch nothing
 	}
@@ -89,12 +90,62 @@ func (s *Scheduler) reconcileSlack(ctx context.Context, u store.User, c *store.C
 			continue
 		}
 	}
-	// The backoff starts over only when every step went well: a step with nothing to do
-	// after one that failed must not reset it (the retries would never slow down).
-	if !failed {
+	// The backoff starts over only when every step went well and Slack answered at least
+	// one call: a step with nothing to do after one that failed, or a run with nothing to do
+	// at all (a block that ended during an outage), must not reset it (the retries would
+	// never slow down).
+	if !failed && r.api.answered {
 		s.succeeded(c.ID)
 	}
 	return retry
+}
+
+// answeredSlack notes whether any call of one run succeeded.
+type answeredSlack struct {
+	SlackAPI
+	answered bool
+}
+
+func (a *answeredSlack) note(err error) {
+	if err == nil {
+		a.answered = true
+	}
+}
+
+func (a *answeredSlack) Status(ctx context.Context, cred provider.Credential) (presence.SlackStatus, error) {
+	st, err := a.SlackAPI.Status(ctx, cred)
+	a.note(err)
+	return st, err
+}
+
+func (a *answeredSlack) SetStatus(ctx context.Context, cred provider.Credential, st presence.SlackStatus) error {
+	err := a.SlackAPI.SetStatus(ctx, cred, st)
+	a.note(err)
+	return err
+}
+
+func (a *answeredSlack) DND(ctx context.Context, cred provider.Credential) (presence.SlackDND, error) {
+	d, err := a.SlackAPI.DND(ctx, cred)
+	a.note(err)
+	return d, err
+}
+
+func (a *answeredSlack) Snooze(ctx context.Context, cred provider.Credential, until, now time.Time) (time.Time, error) {
+	end, err := a.SlackAPI.Snooze(ctx, cred, until, now)
+	a.note(err)
+	return end, err
+}
+
+func (a *answeredSlack) EndSnooze(ctx context.Context, cred provider.Credential) error {
+	err := a.SlackAPI.EndSnooze(ctx, cred)
+	a.note(err)
+	return err
+}
+
+func (a *answeredSlack) SetAway(ctx context.Context, cred provider.Credential, away bool) error {
+	err := a.SlackAPI.SetAway(ctx, cred, away)
+	a.note(err)
+	return err
 }
 
 // withRetryOnExpiry runs fn, and once more after a token refresh if Slack says the token expired.
@@ -170,7 +221,7 @@ func (r *slackReconciler) status(ctx context.Context, want presence.DesiredState
 		if sameStatus(d, ours) || sameStatus(d, w.Skipped) {
 			return nil
 		}
-		cur, err := r.s.slack.Status(ctx, r.cred)
+		cur, err := r.api.Status(ctx, r.cred)
 		if err != nil {
 			return err
 		}
@@ -188,7 +239,7 @@ func (r *slackReconciler) status(ctx context.Context, want presence.DesiredState
 			}
 			ts.Replaced = sealed
 		}
-		if err := r.s.slack.SetStatus(ctx, r.cred, d); err != nil {
+		if err := r.api.SetStatus(ctx, r.cred, d); err != nil {
 			return err
 		}
 		w.Status, w.Skipped, w.Kind = d, presence.SlackStatus{}, want.Kind
@@ -209,7 +260,7 @@ func (r *slackReconciler) status(ctx context.Context, want presence.DesiredState
 	if !ours.IsZero() || len(ts.Replaced) > 0 {
 		// (Reading is needed to undo ours or to restore theirs.)
 		var err error
-		if cur, err = r.s.slack.Status(ctx, r.cred); err != nil {
+		if cur, err = r.api.Status(ctx, r.cred); err != nil {
 			return err
 		}
 	}
@@ -232,14 +283,14 @@ func (r *slackReconciler) status(ctx context.Context, want presence.DesiredState
 	}
 	switch {
 	case hasRestore && (stillOurs || cur.IsZero()):
-		if err := r.s.slack.SetStatus(ctx, r.cred, restore); err != nil {
+		if err := r.api.SetStatus(ctx, r.cred, restore); err != nil {
 			return err
 		}
 		r.s.activity(ctx, r.u.ID, store.Activity{At: r.now, Kind: string(w.Kind), Target: targetSlackStatus, Outcome: "restored", Reason: "your own status, as before"})
 	case stillOurs && !ours.IsZero():
 		// Ours has not expired yet (the block ended early): clear it. An expired one clears
 		// itself: no write.
-		if err := r.s.slack.SetStatus(ctx, r.cred, presence.SlackStatus{}); err != nil {
+		if err := r.api.SetStatus(ctx, r.cred, presence.SlackStatus{}); err != nil {
 			return err
 		}
 		r.s.activity(ctx, r.u.ID, store.Activity{At: r.now, Kind: string(w.Kind), Target: targetSlackStatus, Outcome: "cleared", Reason: "block ended early"})
@@ -290,7 +341,7 @@ func (r *slackReconciler) dnd(ctx context.Context, want presence.DesiredState, t
 		if ours.On && !ours.Until.Before(d.Until.Add(-time.Minute)) && !ours.Until.After(d.Until.Add(time.Minute)) {
 			return nil
 		}
-		cur, err := r.s.slack.DND(ctx, r.cred)
+		cur, err := r.api.DND(ctx, r.cred)
 		if err != nil {
 			return err
 		}
@@ -299,7 +350,7 @@ func (r *slackReconciler) dnd(ctx context.Context, want presence.DesiredState, t
 			encodeWritten(ts, slackWritten{Kind: want.Kind})
 			return nil
 		}
-		end, err := r.s.slack.Snooze(ctx, r.cred, d.Until, r.now)
+		end, err := r.api.Snooze(ctx, r.cred, d.Until, r.now)
 		if err != nil {
 			return err
 		}
@@ -313,12 +364,12 @@ func (r *slackReconciler) dnd(ctx context.Context, want presence.DesiredState, t
 		}
 		return nil
 	}
-	cur, err := r.s.slack.DND(ctx, r.cred)
+	cur, err := r.api.DND(ctx, r.cred)
 	if err != nil {
 		return err
 	}
 	if cur.On && cur.Until.Equal(ours.Until) {
-		if err := r.s.slack.EndSnooze(ctx, r.cred); err != nil {
+		if err := r.api.EndSnooze(ctx, r.cred); err != nil {
 			return err
 		}
 		r.s.activity(ctx, r.u.ID, store.Activity{At: r.now, Kind: string(w.Kind), Target: targetSlackDND, Outcome: "cleared", Reason: "block ended early"})
@@ -333,7 +384,7 @@ func (r *slackReconciler) presence(ctx context.Context, want presence.DesiredSta
 	if want.SlackPresence.Away == w.Away {
 		return nil
 	}
-	if err := r.s.slack.SetAway(ctx, r.cred, want.SlackPresence.Away); err != nil {
+	if err := r.api.SetAway(ctx, r.cred, want.SlackPresence.Away); err != nil {
 		return err
 	}
 	outcome, kind := "set", want.Kind

@@ -71,6 +71,7 @@ func (s *Scheduler) reconcileTeams(ctx context.Context, u store.User, c *store.C
 	if want.Paused {
 		return time.Time{}
 	}
+	api := &answeredTeams{TeamsAPI: s.teams}
 	var next time.Time
 	failed := false
 	earlier := func(t time.Time) {
@@ -83,10 +84,10 @@ func (s *Scheduler) reconcileTeams(ctx context.Context, u store.User, c *store.C
 		fn     func(context.Context, provider.Credential, presence.DesiredState, *store.TargetState) (time.Time, error)
 	}{
 		{targetTeamsPresence, func(ctx context.Context, cr provider.Credential, w presence.DesiredState, ts *store.TargetState) (time.Time, error) {
-			return s.teamsPresence(ctx, u, cr, w, ts, now)
+			return s.teamsPresence(ctx, api, u, cr, w, ts, now)
 		}},
 		{targetTeamsMessage, func(ctx context.Context, cr provider.Credential, w presence.DesiredState, ts *store.TargetState) (time.Time, error) {
-			return time.Time{}, s.teamsMessage(ctx, u, c, cr, w, ts, now)
+			return time.Time{}, s.teamsMessage(ctx, api, u, c, cr, w, ts, now)
 		}},
 	} {
 		key := step.target + ":" + c.ID
@@ -127,17 +128,54 @@ func (s *Scheduler) reconcileTeams(ctx context.Context, u store.User, c *store.C
 		}
 		earlier(again)
 	}
-	// The backoff starts over only when both steps went well (see reconcileSlack).
-	if !failed {
+	// The backoff starts over only when both steps went well and Graph answered at least
+	// one call (see reconcileSlack).
+	if !failed && api.answered {
 		s.succeeded(c.ID)
 	}
 	return next
 }
 
+// answeredTeams notes whether any call of one run succeeded.
+type answeredTeams struct {
+	TeamsAPI
+	answered bool
+}
+
+func (a *answeredTeams) note(err error) {
+	if err == nil {
+		a.answered = true
+	}
+}
+
+func (a *answeredTeams) Teams(ctx context.Context, cred provider.Credential) (TeamsState, error) {
+	st, err := a.TeamsAPI.Teams(ctx, cred)
+	a.note(err)
+	return st, err
+}
+
+func (a *answeredTeams) SetPresence(ctx context.Context, cred provider.Credential, availability, activity string, d time.Duration) (time.Duration, error) {
+	got, err := a.TeamsAPI.SetPresence(ctx, cred, availability, activity, d)
+	a.note(err)
+	return got, err
+}
+
+func (a *answeredTeams) ClearPresence(ctx context.Context, cred provider.Credential) error {
+	err := a.TeamsAPI.ClearPresence(ctx, cred)
+	a.note(err)
+	return err
+}
+
+func (a *answeredTeams) SetStatusMessage(ctx context.Context, cred provider.Credential, text string, expiry time.Time) error {
+	err := a.TeamsAPI.SetStatusMessage(ctx, cred, text, expiry)
+	a.note(err)
+	return err
+}
+
 // teamsPresence keeps our app presence session set for the block, renewing sessions longer
 // than Graph allows, and ends it only when it would outlive the block. A session set for
 // exactly the rest of the block expires by itself: nothing is written at the end.
-func (s *Scheduler) teamsPresence(ctx context.Context, u store.User, cred provider.Credential, want presence.DesiredState, ts *store.TargetState, now time.Time) (time.Time, error) {
+func (s *Scheduler) teamsPresence(ctx context.Context, api TeamsAPI, u store.User, cred provider.Credential, want presence.DesiredState, ts *store.TargetState, now time.Time) (time.Time, error) {
 	w := decodeTeams(ts)
 	d := want.TeamsPresence
 	live := !w.SessionEnd.IsZero() && w.SessionEnd.After(now)
@@ -149,7 +187,7 @@ func (s *Scheduler) teamsPresence(ctx context.Context, u store.User, cred provid
 			}
 			return time.Time{}, nil
 		}
-		got, err := s.teams.SetPresence(ctx, cred, d.Availability, d.Activity, d.Until.Sub(now))
+		got, err := api.SetPresence(ctx, cred, d.Availability, d.Activity, d.Until.Sub(now))
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -169,7 +207,7 @@ func (s *Scheduler) teamsPresence(ctx context.Context, u store.User, cred provid
 		return time.Time{}, nil
 	}
 	if live {
-		if err := s.teams.ClearPresence(ctx, cred); err != nil {
+		if err := api.ClearPresence(ctx, cred); err != nil {
 			return time.Time{}, err
 		}
 		s.activity(ctx, u.ID, store.Activity{At: now, Kind: string(w.Kind), Target: targetTeamsPresence, Outcome: "cleared"})
@@ -183,7 +221,7 @@ func (s *Scheduler) teamsPresence(ctx context.Context, u store.User, cred provid
 // teamsMessage sets the status message like a Slack status: never over a message the person
 // wrote (unless their rule says so), restoring theirs after our block when it was replaced; our
 // message carries the block's end as expiry, so its end costs no call.
-func (s *Scheduler) teamsMessage(ctx context.Context, u store.User, c *store.Connection, cred provider.Credential, want presence.DesiredState, ts *store.TargetState, now time.Time) error {
+func (s *Scheduler) teamsMessage(ctx context.Context, api TeamsAPI, u store.User, c *store.Connection, cred provider.Credential, want presence.DesiredState, ts *store.TargetState, now time.Time) error {
 	w := decodeTeams(ts)
 	d := want.TeamsMessage
 	ours := w.Message
@@ -194,7 +232,7 @@ func (s *Scheduler) teamsMessage(ctx context.Context, u store.User, c *store.Con
 		if (d.Text == ours && w.Until.Equal(d.Until)) || d.Text == w.Skipped {
 			return nil
 		}
-		cur, err := s.teams.Teams(ctx, cred)
+		cur, err := api.Teams(ctx, cred)
 		if err != nil {
 			return err
 		}
@@ -211,7 +249,7 @@ func (s *Scheduler) teamsMessage(ctx context.Context, u store.User, c *store.Con
 			}
 			ts.Replaced = sealed
 		}
-		if err := s.teams.SetStatusMessage(ctx, cred, d.Text, d.Until); err != nil {
+		if err := api.SetStatusMessage(ctx, cred, d.Text, d.Until); err != nil {
 			return err
 		}
 		encodeTeams(ts, teamsWritten{Message: d.Text, Until: d.Until, Kind: want.Kind})
@@ -224,7 +262,7 @@ func (s *Scheduler) teamsMessage(ctx context.Context, u store.User, c *store.Con
 		}
 		return nil
 	}
-	cur, err := s.teams.Teams(ctx, cred)
+	cur, err := api.Teams(ctx, cred)
 	if err != nil {
 		return err
 	}
@@ -240,12 +278,12 @@ func (s *Scheduler) teamsMessage(ctx context.Context, u store.User, c *store.Con
 	case ours != "" && !stillOurs:
 		// The person changed it meanwhile: theirs now.
 	case hasRestore && (stillOurs || cur.Message == ""):
-		if err := s.teams.SetStatusMessage(ctx, cred, restore.Text, restore.Expiration); err != nil {
+		if err := api.SetStatusMessage(ctx, cred, restore.Text, restore.Expiration); err != nil {
 			return err
 		}
 		s.activity(ctx, u.ID, store.Activity{At: now, Kind: string(w.Kind), Target: targetTeamsMessage, Outcome: "restored", Reason: "your own status message, as before"})
 	case stillOurs:
-		if err := s.teams.SetStatusMessage(ctx, cred, "", time.Time{}); err != nil {
+		if err := api.SetStatusMessage(ctx, cred, "", time.Time{}); err != nil {
 			return err
 		}
 		s.activity(ctx, u.ID, store.Activity{At: now, Kind: string(w.Kind), Target: targetTeamsMessage, Outcome: "cleared", Reason: "block ended early"})
