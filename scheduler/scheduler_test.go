@@ -32,6 +32,7 @@ import (
 	"github.com/dontinterrupt/dontinterrupt/integrations/slack"
 	"github.com/dontinterrupt/dontinterrupt/integrations/slack/slackfake"
 	"github.com/dontinterrupt/dontinterrupt/internal/clock"
+	"github.com/dontinterrupt/dontinterrupt/internal/faulttest"
 	"github.com/dontinterrupt/dontinterrupt/internal/metrics"
 	"github.com/dontinterrupt/dontinterrupt/internal/presence"
 	"github.com/dontinterrupt/dontinterrupt/internal/provider"
@@ -88,15 +89,20 @@ type env struct {
 	st    *bolt.Store
 	vault *vault.Vault
 
-	gfake *googlefake.Server
-	gsrv  *httptest.Server
-	gc    *google.Client
+	gfake  *googlefake.Server
+	gfault *faulttest.Injector // in front of gfake: switch faults on and off
+	gsrv   *httptest.Server
+	gc     *google.Client
 
-	sfake *slackfake.Server
-	ssrv  *httptest.Server
-	sc    *slack.Client
+	sfake  *slackfake.Server
+	sfault *faulttest.Injector // in front of sfake
+	ssrv   *httptest.Server
+	sc     *slack.Client
 
 	s *scheduler.Scheduler
+
+	brokenMu sync.Mutex
+	brokenAt []string // "user provider" of each OnBroken call
 }
 
 type envOptions struct {
@@ -106,6 +112,11 @@ type envOptions struct {
 	slackHook func(*http.Request)
 	// metrics, when set, is the scheduler's metrics.
 	metrics *metrics.Metrics
+	// timeout, when set, bounds every request of the provider clients (their http.Client's
+	// Timeout); zero leaves them unbounded, as httptest's clients are.
+	timeout time.Duration
+	// retryMax is the scheduler's Options.RetryMax (its default when zero).
+	retryMax time.Duration
 }
 
 // hookTransport runs a hook before each request.
@@ -145,8 +156,10 @@ func newEnv(t *testing.T, o envOptions) *env {
 		SigningKey:  signingKey(),
 		RequirePKCE: true,
 	})
-	e.gsrv = httptest.NewServer(e.gfake)
+	e.gfault = faulttest.New(e.gfake)
+	e.gsrv = httptest.NewServer(e.gfault)
 	t.Cleanup(e.gsrv.Close)
+	t.Cleanup(e.gfault.Clear) // runs first: hanging requests return before the server waits for them
 	e.gfake.SetBaseURL(e.gsrv.URL)
 	e.gc, err = google.New(e.ctx, google.Config{
 		ClientID:           e.gfake.ClientID(),
@@ -155,7 +168,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		APIURL:             e.gsrv.URL + "/",
 		SignInRedirectURL:  signInRedirect,
 		ConnectRedirectURL: connectRedirect,
-		HTTPClient:         e.gsrv.Client(),
+		HTTPClient:         withTimeout(e.gsrv.Client(), o.timeout),
 		Now:                e.clk.Now,
 	})
 	if err != nil {
@@ -163,12 +176,14 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 
 	e.sfake = slackfake.New(slackfake.Options{Now: e.clk.Now, TokenRotation: o.tokenRotation})
-	e.ssrv = httptest.NewServer(e.sfake)
+	e.sfault = faulttest.New(e.sfake)
+	e.ssrv = httptest.NewServer(e.sfault)
 	t.Cleanup(e.ssrv.Close)
+	t.Cleanup(e.sfault.Clear)
 	e.sfake.SetBaseURL(e.ssrv.URL)
-	slackHTTP := e.ssrv.Client()
+	slackHTTP := withTimeout(e.ssrv.Client(), o.timeout)
 	if o.slackHook != nil {
-		slackHTTP = &http.Client{Transport: hookTransport{base: slackHTTP.Transport, hook: o.slackHook}}
+		slackHTTP = &http.Client{Transport: hookTransport{base: slackHTTP.Transport, hook: o.slackHook}, Timeout: o.timeout}
 	}
 	e.sc, err = slack.New(slack.Config{
 		ClientID:     e.sfake.ClientID(),
@@ -182,19 +197,41 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 
 	e.s, err = scheduler.New(scheduler.Deps{
-		Logger:  slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Store:   st,
-		Vault:   e.vault,
-		Clock:   e.clk,
-		Sources: map[string]scheduler.Source{"google": googleSource{e.gc}},
-		Slack:   e.sc,
-		Options: scheduler.Options{ResyncInterval: resync},
-		Metrics: o.metrics,
+		Logger:   slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Store:    st,
+		Vault:    e.vault,
+		Clock:    e.clk,
+		Sources:  map[string]scheduler.Source{"google": googleSource{e.gc}},
+		Slack:    e.sc,
+		Options:  scheduler.Options{ResyncInterval: resync, RetryMax: o.retryMax},
+		Metrics:  o.metrics,
+		OnBroken: e.onBroken,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// withTimeout returns a copy of c whose requests give up after d (none when d is zero).
+func withTimeout(c *http.Client, d time.Duration) *http.Client {
+	cp := *c
+	cp.Timeout = d
+	return &cp
+}
+
+// onBroken is the scheduler's OnBroken hook: it records who was told.
+func (e *env) onBroken(_ context.Context, userID, provider string) {
+	e.brokenMu.Lock()
+	defer e.brokenMu.Unlock()
+	e.brokenAt = append(e.brokenAt, userID+" "+provider)
+}
+
+// broken returns the OnBroken calls so far, "user provider" each.
+func (e *env) broken() []string {
+	e.brokenMu.Lock()
+	defer e.brokenMu.Unlock()
+	return slices.Clone(e.brokenAt)
 }
 
 // person is one user of the service with their accounts at the fakes.
@@ -962,6 +999,9 @@ func TestRevokedSlackTokenBreaksOnlyThatConnection(t *testing.T) {
 	if a, ok := e.findActivity(ada.id, "slack", "broken"); !ok || a.Reason != "reconnect needed (token_revoked)" {
 		t.Errorf("activity %+v (found %v), want the connection broken", a, ok)
 	}
+	if got := e.broken(); !slices.Equal(got, []string{"u-ada slack"}) {
+		t.Errorf("OnBroken calls %q, want Ada told once about Slack", got)
+	}
 	if gc := e.connection(ada.id, ada.google.ID); gc.Health != store.HealthOK {
 		t.Errorf("Ada's Google connection: health %q, want ok", gc.Health)
 	}
@@ -1315,6 +1355,9 @@ func TestRevokedGoogleGrantKeepsCachedEvents(t *testing.T) {
 	gc := e.connection(ada.id, ada.google.ID)
 	if gc.Health != store.HealthBroken || gc.HealthReason != "invalid_grant" {
 		t.Errorf("Google connection %q %q, want broken invalid_grant", gc.Health, gc.HealthReason)
+	}
+	if got := e.broken(); !slices.Equal(got, []string{"u-ada google"}) {
+		t.Errorf("OnBroken calls %q, want Ada told once about Google", got)
 	}
 	if c := e.connection(ada.id, ada.slack.ID); c.Health != store.HealthOK {
 		t.Errorf("Slack connection %q, want ok", c.Health)
