@@ -863,3 +863,68 @@ func TestProviderDownForAnHour(t *testing.T) {
 		})
 	}
 }
+
+// --- A write whose answer is lost ------------------------------------------------------------
+
+// The connection breaks after the provider applied a write (a reset, or a timeout, after
+// serving): the scheduler sees an error and retries, and must then recognise what it finds as
+// its own, not as something the person set by hand meanwhile. Otherwise the person's own status,
+// which ours replaced, is taken to be ours-replaced-by-theirs and lost, and when the block ends
+// early (I'm back) our status, our snooze and our Teams message stay.
+func TestWriteWhoseAnswerWasLost(t *testing.T) {
+	e := newMSEnv(t, msEnvOptions{})
+	ada := e.addMSPerson("u-ada", oidAda, "U0001", rules(func(r *presence.Rules) { r.LeaveOwnStatus = false }))
+	e.connectTeams(ada)
+	e.sfake.SetStatus("U0001", "Lunch", ":sandwich:", at(12, 0))
+	if err := e.mfake.SetUserStatusMessage(oidAda, "Back at 2", time.Time{}); err != nil {
+		t.Fatal(err)
+	}
+	e.addEvent(ada.person, googlefake.Event{Summary: "Secret trip", EventType: "outOfOffice", Start: at(10, 0), End: at(12, 0)})
+	lost := faulttest.Reset().AfterServing()
+	e.sfault.Times(1, lost, faulttest.Prefix("/api/users.profile.set"))
+	e.sfault.Times(1, lost, faulttest.Prefix("/api/dnd.setSnooze"))
+	e.mfault.Times(1, lost, faulttest.Prefix("/v1.0/me/presence/setStatusMessage"))
+
+	next := e.processMS(ada, at(10, 0))
+	e.wantNext(next, at(10, 0).Add(retryBase), "after the lost answers")
+	if n := e.sfault.Faulted() + e.mfault.Faulted(); n != 3 {
+		t.Fatalf("%d answers lost, want 3", n)
+	}
+	a := e.shown(ada)
+	if !strings.HasPrefix(a.SlackText, "Out of office") || !a.DND || !strings.HasPrefix(a.TeamsMessage, "Out of office") {
+		t.Fatalf("the providers did not apply the writes: %+v", a)
+	}
+
+	e.processMS(ada, next)
+	for _, act := range e.activity(ada.id) {
+		if act.Outcome == "skipped" {
+			t.Errorf("activity %+v: our own write was taken for the person's", act)
+		}
+	}
+	if a := e.shown(ada); !strings.HasPrefix(a.SlackText, "Out of office") || !a.DND || !strings.HasPrefix(a.TeamsMessage, "Out of office") {
+		t.Errorf("after the retry Ada shows %+v, want the out-of-office", a)
+	}
+	// The retry found the writes done and did not make them again.
+	w := e.faultWrites(ada)
+	for _, m := range []string{"users.profile.set", "dnd.setSnooze", graphfake.EndpointSetStatusMessage} {
+		if w[m] != 1 {
+			t.Errorf("%d %s applied, want 1 (the one whose answer was lost)", w[m], m)
+		}
+	}
+
+	// I'm back: ours goes, hers comes back.
+	if err := e.st.PutOverride(e.ctx, ada.id, presence.Override{ID: "back-1", Kind: presence.OverrideBack, Start: at(10, 20), Origin: "slack"}); err != nil {
+		t.Fatal(err)
+	}
+	e.processMS(ada, at(10, 20))
+	a = e.shown(ada)
+	if a.SlackText != "Lunch" || a.SlackEmoji != ":sandwich:" || !a.SlackExpiration.Equal(at(12, 0)) {
+		t.Errorf("after I'm back Slack shows %q %q until %s, want her Lunch status back", a.SlackText, a.SlackEmoji, a.SlackExpiration)
+	}
+	if a.DND {
+		t.Errorf("after I'm back our snooze runs on until %s", a.DNDEnd)
+	}
+	if a.TeamsMessage != "Back at 2" {
+		t.Errorf("after I'm back Teams shows the message %q, want hers back", a.TeamsMessage)
+	}
+}

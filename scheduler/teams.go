@@ -39,13 +39,17 @@ const (
 
 // teamsWritten is what we last wrote to one Teams target.
 type teamsWritten struct {
-	Availability string        `json:"availability,omitempty"`
-	Activity     string        `json:"activity,omitempty"`
-	Until        time.Time     `json:"until,omitzero"`       // the block's end
-	SessionEnd   time.Time     `json:"session_end,omitzero"` // when our presence session expires
-	Message      string        `json:"message,omitempty"`
-	Skipped      string        `json:"skipped,omitempty"` // a message we did not write (theirs stayed)
-	Kind         presence.Kind `json:"kind,omitempty"`
+	Availability string    `json:"availability,omitempty"`
+	Activity     string    `json:"activity,omitempty"`
+	Until        time.Time `json:"until,omitzero"`       // the block's end
+	SessionEnd   time.Time `json:"session_end,omitzero"` // when our presence session expires
+	Message      string    `json:"message,omitempty"`
+	Skipped      string    `json:"skipped,omitempty"` // a message we did not write (theirs stayed)
+	// Sent is a message we sent whose answer never came, until SentUntil: Teams may show it,
+	// and then it is ours (see slackWritten.Sent).
+	Sent      string        `json:"sent,omitempty"`
+	SentUntil time.Time     `json:"sent_until,omitzero"`
+	Kind      presence.Kind `json:"kind,omitempty"`
 }
 
 func decodeTeams(ts *store.TargetState) teamsWritten {
@@ -228,6 +232,10 @@ func (s *Scheduler) teamsMessage(ctx context.Context, api TeamsAPI, u store.User
 	if ours != "" && !w.Until.IsZero() && !w.Until.After(now) {
 		ours = ""
 	}
+	sent := w.Sent
+	if sent != "" && !w.SentUntil.IsZero() && !w.SentUntil.After(now) {
+		sent = ""
+	}
 	if d.Text != "" {
 		if (d.Text == ours && w.Until.Equal(d.Until)) || d.Text == w.Skipped {
 			return nil
@@ -236,7 +244,13 @@ func (s *Scheduler) teamsMessage(ctx context.Context, api TeamsAPI, u store.User
 		if err != nil {
 			return err
 		}
-		theirs := cur.Message != "" && cur.Message != ours
+		if sent != "" && cur.Message == d.Text && sent == d.Text && w.SentUntil.Equal(d.Until) {
+			// The write whose answer was lost went through.
+			encodeTeams(ts, teamsWritten{Message: d.Text, Until: d.Until, Kind: want.Kind})
+			s.activity(ctx, u.ID, store.Activity{At: now, Kind: string(want.Kind), Target: targetTeamsMessage, Outcome: "set", Reason: "from " + want.Cause})
+			return nil
+		}
+		theirs := cur.Message != "" && cur.Message != ours && cur.Message != sent
 		if theirs {
 			if u.Rules.LeaveOwnStatus {
 				encodeTeams(ts, teamsWritten{Skipped: d.Text, Kind: want.Kind})
@@ -249,6 +263,10 @@ func (s *Scheduler) teamsMessage(ctx context.Context, api TeamsAPI, u store.User
 			}
 			ts.Replaced = sealed
 		}
+		// Until the answer comes, what we sent may be what Teams shows (kept in the store even
+		// when the call fails).
+		w.Sent, w.SentUntil = d.Text, d.Until
+		encodeTeams(ts, w)
 		if err := api.SetStatusMessage(ctx, cred, d.Text, d.Until); err != nil {
 			return err
 		}
@@ -256,7 +274,7 @@ func (s *Scheduler) teamsMessage(ctx context.Context, api TeamsAPI, u store.User
 		s.activity(ctx, u.ID, store.Activity{At: now, Kind: string(want.Kind), Target: targetTeamsMessage, Outcome: "set", Reason: "from " + want.Cause})
 		return nil
 	}
-	if ours == "" && len(ts.Replaced) == 0 {
+	if ours == "" && sent == "" && len(ts.Replaced) == 0 {
 		if len(ts.Written) > 0 {
 			encodeTeams(ts, teamsWritten{})
 		}
@@ -266,7 +284,10 @@ func (s *Scheduler) teamsMessage(ctx context.Context, api TeamsAPI, u store.User
 	if err != nil {
 		return err
 	}
-	stillOurs := ours != "" && cur.Message == ours
+	stillOurs := (ours != "" && cur.Message == ours) || (sent != "" && cur.Message == sent)
+	if ours == "" {
+		ours = sent
+	}
 	var restore replacedStatus
 	hasRestore := false
 	if len(ts.Replaced) > 0 {
