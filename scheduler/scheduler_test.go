@@ -92,11 +92,13 @@ type env struct {
 	gfake  *googlefake.Server
 	gfault *faulttest.Injector // in front of gfake: switch faults on and off
 	gsrv   *httptest.Server
+	ghttp  *http.Client // the Google client's (a test may set its Timeout while nothing runs)
 	gc     *google.Client
 
 	sfake  *slackfake.Server
 	sfault *faulttest.Injector // in front of sfake
 	ssrv   *httptest.Server
+	shttp  *http.Client // the Slack client's
 	sc     *slack.Client
 
 	s *scheduler.Scheduler
@@ -112,9 +114,6 @@ type envOptions struct {
 	slackHook func(*http.Request)
 	// metrics, when set, is the scheduler's metrics.
 	metrics *metrics.Metrics
-	// timeout, when set, bounds every request of the provider clients (their http.Client's
-	// Timeout); zero leaves them unbounded, as httptest's clients are.
-	timeout time.Duration
 	// retryMax is the scheduler's Options.RetryMax (its default when zero).
 	retryMax time.Duration
 }
@@ -161,6 +160,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	t.Cleanup(e.gsrv.Close)
 	t.Cleanup(e.gfault.Clear) // runs first: hanging requests return before the server waits for them
 	e.gfake.SetBaseURL(e.gsrv.URL)
+	e.ghttp = copyClient(e.gsrv.Client())
 	e.gc, err = google.New(e.ctx, google.Config{
 		ClientID:           e.gfake.ClientID(),
 		ClientSecret:       e.gfake.ClientSecret(),
@@ -168,7 +168,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		APIURL:             e.gsrv.URL + "/",
 		SignInRedirectURL:  signInRedirect,
 		ConnectRedirectURL: connectRedirect,
-		HTTPClient:         withTimeout(e.gsrv.Client(), o.timeout),
+		HTTPClient:         e.ghttp,
 		Now:                e.clk.Now,
 	})
 	if err != nil {
@@ -181,16 +181,16 @@ func newEnv(t *testing.T, o envOptions) *env {
 	t.Cleanup(e.ssrv.Close)
 	t.Cleanup(e.sfault.Clear)
 	e.sfake.SetBaseURL(e.ssrv.URL)
-	slackHTTP := withTimeout(e.ssrv.Client(), o.timeout)
+	e.shttp = copyClient(e.ssrv.Client())
 	if o.slackHook != nil {
-		slackHTTP = &http.Client{Transport: hookTransport{base: slackHTTP.Transport, hook: o.slackHook}, Timeout: o.timeout}
+		e.shttp = &http.Client{Transport: hookTransport{base: e.shttp.Transport, hook: o.slackHook}}
 	}
 	e.sc, err = slack.New(slack.Config{
 		ClientID:     e.sfake.ClientID(),
 		ClientSecret: e.sfake.ClientSecret(),
 		BaseURL:      e.ssrv.URL,
 		RedirectURL:  slackConnectRedirect,
-		HTTPClient:   slackHTTP,
+		HTTPClient:   e.shttp,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -213,10 +213,10 @@ func newEnv(t *testing.T, o envOptions) *env {
 	return e
 }
 
-// withTimeout returns a copy of c whose requests give up after d (none when d is zero).
-func withTimeout(c *http.Client, d time.Duration) *http.Client {
+// copyClient returns a copy of c, whose Timeout a test may set without touching the server's
+// own client.
+func copyClient(c *http.Client) *http.Client {
 	cp := *c
-	cp.Timeout = d
 	return &cp
 }
 

@@ -127,11 +127,13 @@ type msEnv struct {
 	mfake  *graphfake.Server
 	mfault *faulttest.Injector // in front of mfake
 	msrv   *httptest.Server
+	mhttp  *http.Client // the Microsoft client's
 	mc     *microsoft.Client
 
 	zfake  *zoomfake.Server
 	zfault *faulttest.Injector // in front of zfake
 	zsrv   *httptest.Server
+	zhttp  *http.Client // the Zoom client's
 	zc     *zoom.Client
 }
 
@@ -143,13 +145,13 @@ type msEnvOptions struct {
 	zoom   func(o *zoomfake.Options)  // changes zoomfake's options
 	// slackRotation turns on Slack's token rotation (envOptions.tokenRotation).
 	slackRotation bool
-	// timeout and retryMax are envOptions'.
-	timeout, retryMax time.Duration
+	// retryMax is envOptions'.
+	retryMax time.Duration
 }
 
 func newMSEnv(t *testing.T, o msEnvOptions) *msEnv {
 	t.Helper()
-	e := &msEnv{env: newEnv(t, envOptions{start: o.start, timeout: o.timeout, tokenRotation: o.slackRotation})}
+	e := &msEnv{env: newEnv(t, envOptions{start: o.start, tokenRotation: o.slackRotation})}
 	if o.resync == 0 {
 		o.resync = msResync
 	}
@@ -172,6 +174,7 @@ func newMSEnv(t *testing.T, o msEnvOptions) *msEnv {
 	t.Cleanup(e.mfake.Close) // runs first: stops webhook deliveries
 	t.Cleanup(e.mfault.Clear)
 	e.mfake.SetBaseURL(e.msrv.URL)
+	e.mhttp = copyClient(e.msrv.Client())
 	var err error
 	e.mc, err = microsoft.New(microsoft.Config{
 		ClientID:           e.mfake.ClientID(),
@@ -181,7 +184,7 @@ func newMSEnv(t *testing.T, o msEnvOptions) *msEnv {
 		SignInRedirectURL:  msSignInRedirect,
 		OutlookRedirectURL: outlookConnectRedirect,
 		TeamsRedirectURL:   teamsConnectRedirect,
-		HTTPClient:         withTimeout(e.msrv.Client(), o.timeout),
+		HTTPClient:         e.mhttp,
 		Now:                e.clk.Now,
 	})
 	if err != nil {
@@ -197,13 +200,14 @@ func newMSEnv(t *testing.T, o msEnvOptions) *msEnv {
 	e.zsrv = httptest.NewServer(e.zfault)
 	t.Cleanup(e.zsrv.Close)
 	t.Cleanup(e.zfault.Clear)
+	e.zhttp = copyClient(e.zsrv.Client())
 	e.zc, err = zoom.New(zoom.Config{
 		ClientID:     e.zfake.ClientID(),
 		ClientSecret: e.zfake.ClientSecret(),
 		OAuthURL:     e.zsrv.URL,
 		APIURL:       e.zsrv.URL + "/v2",
 		RedirectURL:  zoomConnectRedirect,
-		HTTPClient:   withTimeout(e.zsrv.Client(), o.timeout),
+		HTTPClient:   e.zhttp,
 		Now:          e.clk.Now,
 	})
 	if err != nil {
