@@ -698,8 +698,8 @@ func TestRevokedRefreshTokenBreaksOnlyThatConnection(t *testing.T) {
 			if g.SlackText != "In a meeting" || g.TeamsAvailability != "Busy" {
 				t.Errorf("Grace shows %+v, want the meeting", g)
 			}
-			// Ada's other target still works (a source's meeting was synced before the
-			// refresh failed? no: it never was; her Slack and Teams show nothing then).
+			// Ada's other target still works. (A broken source's meeting was never read: her
+			// targets show nothing for it, while Grace's show it.)
 			a := e.shown(ada)
 			switch spec.provider {
 			case "slack":
