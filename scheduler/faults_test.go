@@ -818,6 +818,7 @@ func TestProviderDownForAnHour(t *testing.T) {
 				t.Errorf("%d calls to %s during the hour, want between 5 and 25", failedCalls, spec.provider)
 			}
 			waits := retryWaits(e.activity(ada.id), spec.stepTarget)
+			t.Logf("%d calls to %s during the hour; waits %v; caught up at %s", failedCalls, spec.provider, waits, recovered.Format("15:04:05"))
 			if len(waits) < 5 {
 				t.Fatalf("retry waits %v: want one per failed attempt", waits)
 			}
