@@ -584,6 +584,11 @@ func (s *Scheduler) broken(ctx context.Context, c *store.Connection, reason stri
 }
 
 // retryAt decides when to try a connection again after err, and records why.
+//
+// A call that timed out (provider.TimedOut) also ends the connection's work for this run: the
+// reconcilers and the sync skip its remaining calls, which would each wait for the client's
+// timeout again, holding the worker (and the person's claim, whose lease is shorter than a
+// few timeouts) for nothing. They are made at the retry.
 func (s *Scheduler) retryAt(ctx context.Context, c *store.Connection, kind, target string, err error, now time.Time) time.Time {
 	if reason, ok := provider.RevokedReason(err); ok {
 		s.broken(ctx, c, reason, now)
@@ -593,21 +598,37 @@ func (s *Scheduler) retryAt(ctx context.Context, c *store.Connection, kind, targ
 		if d < time.Second {
 			d = time.Second
 		}
+		if provider.RetryGuessed(err) {
+			// The provider named no wait (Zoom sometimes leaves Retry-After out): back off
+			// from the client's default, longer each time, as for an error; a fixed wait
+			// would poll a provider that keeps refusing every few seconds for as long as it
+			// lasts.
+			d = s.backoff(c.ID, d)
+		}
 		s.activity(ctx, c.UserID, store.Activity{At: now, Kind: kind, Target: target, Outcome: "rate_limited", Reason: fmt.Sprintf("rate limited, retrying after %s", d.Round(time.Second))})
 		// Retry-After counts from the answer, not from when this run started.
 		return s.clock.Now().Add(d)
 	}
-	s.mu.Lock()
-	s.failures[c.ID]++
-	n := s.failures[c.ID]
-	s.mu.Unlock()
-	d := s.opt.RetryBase << min(n-1, 16)
-	if d > s.opt.RetryMax || d <= 0 {
-		d = s.opt.RetryMax
-	}
+	d := s.backoff(c.ID, s.opt.RetryBase)
 	s.log.Warn("provider call failed; retrying", "user", c.UserID, "connection", c.ID, "target", target, "retry_in", d, "err", err)
 	s.activity(ctx, c.UserID, store.Activity{At: now, Kind: kind, Target: target, Outcome: "error", Reason: fmt.Sprintf("provider error, retrying in %s", d)})
 	return now.Add(d)
+}
+
+// backoff counts one more consecutive failure of a connection and returns the wait before the
+// next try: base, doubled for each failure before, capped at Options.RetryMax (or base, when
+// that is longer).
+func (s *Scheduler) backoff(connID string, base time.Duration) time.Duration {
+	s.mu.Lock()
+	s.failures[connID]++
+	n := s.failures[connID]
+	s.mu.Unlock()
+	limit := max(s.opt.RetryMax, base)
+	d := base << min(n-1, 16)
+	if d > limit || d <= 0 {
+		d = limit
+	}
+	return d
 }
 
 func (s *Scheduler) succeeded(connID string) {

@@ -32,6 +32,7 @@ import (
 	"github.com/dontinterrupt/dontinterrupt/integrations/slack"
 	"github.com/dontinterrupt/dontinterrupt/integrations/slack/slackfake"
 	"github.com/dontinterrupt/dontinterrupt/internal/clock"
+	"github.com/dontinterrupt/dontinterrupt/internal/faulttest"
 	"github.com/dontinterrupt/dontinterrupt/internal/metrics"
 	"github.com/dontinterrupt/dontinterrupt/internal/presence"
 	"github.com/dontinterrupt/dontinterrupt/internal/provider"
@@ -89,16 +90,23 @@ type env struct {
 	st    store.Store
 	vault *vault.Vault
 
-	gfake *googlefake.Server
-	gsrv  *httptest.Server
-	gc    *google.Client
+	gfake  *googlefake.Server
+	gfault *faulttest.Injector // in front of gfake: switch faults on and off
+	gsrv   *httptest.Server
+	ghttp  *http.Client // the Google client's (a test may set its Timeout while nothing runs)
+	gc     *google.Client
 
-	sfake *slackfake.Server
-	ssrv  *httptest.Server
-	sc    *slack.Client
+	sfake  *slackfake.Server
+	sfault *faulttest.Injector // in front of sfake
+	ssrv   *httptest.Server
+	shttp  *http.Client // the Slack client's
+	sc     *slack.Client
 
 	s    *scheduler.Scheduler
 	deps scheduler.Deps // what s was made with (another replica can be made alike)
+
+	brokenMu sync.Mutex
+	brokenAt []string // "user provider" of each OnBroken call
 }
 
 type envOptions struct {
@@ -117,6 +125,8 @@ type envOptions struct {
 	lease       time.Duration
 	// store, when set, makes the store (default: bolt in a temp dir).
 	store func(*clock.Fake) store.Store
+	// retryMax is the scheduler's Options.RetryMax (its default when zero).
+	retryMax time.Duration
 }
 
 // hookTransport runs a hook before each request.
@@ -160,9 +170,12 @@ func newEnv(t *testing.T, o envOptions) *env {
 		SigningKey:  signingKey(),
 		RequirePKCE: true,
 	})
-	e.gsrv = httptest.NewServer(e.gfake)
+	e.gfault = faulttest.New(e.gfake)
+	e.gsrv = httptest.NewServer(e.gfault)
 	t.Cleanup(e.gsrv.Close)
+	t.Cleanup(e.gfault.Clear) // runs first: hanging requests return before the server waits for them
 	e.gfake.SetBaseURL(e.gsrv.URL)
+	e.ghttp = copyClient(e.gsrv.Client())
 	e.gc, err = google.New(e.ctx, google.Config{
 		ClientID:           e.gfake.ClientID(),
 		ClientSecret:       e.gfake.ClientSecret(),
@@ -170,7 +183,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 		APIURL:             e.gsrv.URL + "/",
 		SignInRedirectURL:  signInRedirect,
 		ConnectRedirectURL: connectRedirect,
-		HTTPClient:         e.gsrv.Client(),
+		HTTPClient:         e.ghttp,
 		Now:                e.clk.Now,
 	})
 	if err != nil {
@@ -178,40 +191,64 @@ func newEnv(t *testing.T, o envOptions) *env {
 	}
 
 	e.sfake = slackfake.New(slackfake.Options{Now: e.clk.Now, TokenRotation: o.tokenRotation, RateLimits: o.slackLimits})
-	e.ssrv = httptest.NewServer(e.sfake)
+	e.sfault = faulttest.New(e.sfake)
+	e.ssrv = httptest.NewServer(e.sfault)
 	t.Cleanup(e.ssrv.Close)
+	t.Cleanup(e.sfault.Clear)
 	e.sfake.SetBaseURL(e.ssrv.URL)
-	slackHTTP := e.ssrv.Client()
+	e.shttp = copyClient(e.ssrv.Client())
 	if o.slackHook != nil {
-		slackHTTP = &http.Client{Transport: hookTransport{base: slackHTTP.Transport, hook: o.slackHook}}
+		e.shttp = &http.Client{Transport: hookTransport{base: e.shttp.Transport, hook: o.slackHook}}
 	}
 	e.sc, err = slack.New(slack.Config{
 		ClientID:     e.sfake.ClientID(),
 		ClientSecret: e.sfake.ClientSecret(),
 		BaseURL:      e.ssrv.URL,
 		RedirectURL:  slackConnectRedirect,
-		HTTPClient:   slackHTTP,
+		HTTPClient:   e.shttp,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	e.deps = scheduler.Deps{
-		Logger:  slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Store:   e.st,
-		Vault:   e.vault,
-		Clock:   e.clk,
-		Sources: map[string]scheduler.Source{"google": googleSource{e.gc}},
-		Slack:   e.sc,
-		Options: scheduler.Options{ResyncInterval: resync, RateLimits: o.rates, Lead: o.lead, Lease: o.lease},
-		Metrics: o.metrics,
-		Limits:  o.limits,
+		Logger:   slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Store:    e.st,
+		Vault:    e.vault,
+		Clock:    e.clk,
+		Sources:  map[string]scheduler.Source{"google": googleSource{e.gc}},
+		Slack:    e.sc,
+		Options:  scheduler.Options{ResyncInterval: resync, RetryMax: o.retryMax, RateLimits: o.rates, Lead: o.lead, Lease: o.lease},
+		Metrics:  o.metrics,
+		OnBroken: e.onBroken,
+		Limits:   o.limits,
 	}
 	e.s, err = scheduler.New(e.deps)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return e
+}
+
+// copyClient returns a copy of c, whose Timeout a test may set without touching the server's
+// own client.
+func copyClient(c *http.Client) *http.Client {
+	cp := *c
+	return &cp
+}
+
+// onBroken is the scheduler's OnBroken hook: it records who was told.
+func (e *env) onBroken(_ context.Context, userID, provider string) {
+	e.brokenMu.Lock()
+	defer e.brokenMu.Unlock()
+	e.brokenAt = append(e.brokenAt, userID+" "+provider)
+}
+
+// broken returns the OnBroken calls so far, "user provider" each.
+func (e *env) broken() []string {
+	e.brokenMu.Lock()
+	defer e.brokenMu.Unlock()
+	return slices.Clone(e.brokenAt)
 }
 
 // person is one user of the service with their accounts at the fakes.
@@ -979,6 +1016,9 @@ func TestRevokedSlackTokenBreaksOnlyThatConnection(t *testing.T) {
 	if a, ok := e.findActivity(ada.id, "slack", "broken"); !ok || a.Reason != "reconnect needed (token_revoked)" {
 		t.Errorf("activity %+v (found %v), want the connection broken", a, ok)
 	}
+	if got := e.broken(); !slices.Equal(got, []string{"u-ada slack"}) {
+		t.Errorf("OnBroken calls %q, want Ada told once about Slack", got)
+	}
 	if gc := e.connection(ada.id, ada.google.ID); gc.Health != store.HealthOK {
 		t.Errorf("Ada's Google connection: health %q, want ok", gc.Health)
 	}
@@ -1332,6 +1372,9 @@ func TestRevokedGoogleGrantKeepsCachedEvents(t *testing.T) {
 	gc := e.connection(ada.id, ada.google.ID)
 	if gc.Health != store.HealthBroken || gc.HealthReason != "invalid_grant" {
 		t.Errorf("Google connection %q %q, want broken invalid_grant", gc.Health, gc.HealthReason)
+	}
+	if got := e.broken(); !slices.Equal(got, []string{"u-ada google"}) {
+		t.Errorf("OnBroken calls %q, want Ada told once about Google", got)
 	}
 	if c := e.connection(ada.id, ada.slack.ID); c.Health != store.HealthOK {
 		t.Errorf("Slack connection %q, want ok", c.Health)

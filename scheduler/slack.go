@@ -21,17 +21,23 @@ const (
 // slackWritten is what we last wrote to one Slack target (the store's TargetState.Written).
 type slackWritten struct {
 	Status presence.SlackStatus `json:"status,omitzero"`
+	// Sent is a status we sent whose answer never came (a timeout, a broken connection): Slack
+	// may have applied it. A status shown like it is ours, not one the person set by hand.
+	Sent presence.SlackStatus `json:"sent,omitzero"`
 	// Skipped is the desired status we did not write because the person had set their own:
 	// remembered so the next reconcile of the same block does not read Slack again.
 	Skipped presence.SlackStatus `json:"skipped,omitzero"`
 	DND     presence.SlackDND    `json:"dnd,omitzero"`
-	Away    bool                 `json:"away,omitempty"`
-	Kind    presence.Kind        `json:"kind,omitempty"`
+	// DNDSent is the end of a snooze we asked for whose answer never came (see Sent).
+	DNDSent time.Time     `json:"dnd_sent,omitzero"`
+	Away    bool          `json:"away,omitempty"`
+	Kind    presence.Kind `json:"kind,omitempty"`
 }
 
 // slackReconciler reconciles one Slack connection of one person.
 type slackReconciler struct {
 	s    *Scheduler
+	api  *answeredSlack
 	u    store.User
 	c    *store.Connection
 	cred provider.Credential
@@ -45,7 +51,7 @@ func (s *Scheduler) reconcileSlack(ctx context.Context, u store.User, c *store.C
 	if err != nil {
 		return s.retryAt(ctx, c, string(want.Kind), "slack", err, now)
 	}
-	r := &slackReconciler{s: s, u: u, c: c, cred: cred, now: now}
+	r := &slackReconciler{s: s, api: &answeredSlack{SlackAPI: s.slack}, u: u, c: c, cred: cred, now: now}
 	if want.Paused {
 		return time.Time{} // automation paused: touch nothing
 	}
@@ -83,15 +89,68 @@ func (s *Scheduler) reconcileSlack(ctx context.Context, u store.User, c *store.C
 				retry = t
 			}
 			failed = true
+			if provider.TimedOut(err) {
+				break // Slack does not answer: the other steps wait for the retry (see retryAt)
+			}
 			continue
 		}
 	}
-	// The backoff starts over only when every step went well: a step with nothing to do
-	// after one that failed must not reset it (the retries would never slow down).
-	if !failed {
+	// The backoff starts over only when every step went well and Slack answered at least
+	// one call: a step with nothing to do after one that failed, or a run with nothing to do
+	// at all (a block that ended during an outage), must not reset it (the retries would
+	// never slow down).
+	if !failed && r.api.answered {
 		s.succeeded(c.ID)
 	}
 	return retry
+}
+
+// answeredSlack notes whether any call of one run succeeded.
+type answeredSlack struct {
+	SlackAPI
+	answered bool
+}
+
+func (a *answeredSlack) note(err error) {
+	if err == nil {
+		a.answered = true
+	}
+}
+
+func (a *answeredSlack) Status(ctx context.Context, cred provider.Credential) (presence.SlackStatus, error) {
+	st, err := a.SlackAPI.Status(ctx, cred)
+	a.note(err)
+	return st, err
+}
+
+func (a *answeredSlack) SetStatus(ctx context.Context, cred provider.Credential, st presence.SlackStatus) error {
+	err := a.SlackAPI.SetStatus(ctx, cred, st)
+	a.note(err)
+	return err
+}
+
+func (a *answeredSlack) DND(ctx context.Context, cred provider.Credential) (presence.SlackDND, error) {
+	d, err := a.SlackAPI.DND(ctx, cred)
+	a.note(err)
+	return d, err
+}
+
+func (a *answeredSlack) Snooze(ctx context.Context, cred provider.Credential, until, now time.Time) (time.Time, error) {
+	end, err := a.SlackAPI.Snooze(ctx, cred, until, now)
+	a.note(err)
+	return end, err
+}
+
+func (a *answeredSlack) EndSnooze(ctx context.Context, cred provider.Credential) error {
+	err := a.SlackAPI.EndSnooze(ctx, cred)
+	a.note(err)
+	return err
+}
+
+func (a *answeredSlack) SetAway(ctx context.Context, cred provider.Credential, away bool) error {
+	err := a.SlackAPI.SetAway(ctx, cred, away)
+	a.note(err)
+	return err
 }
 
 // withRetryOnExpiry runs fn, and once more after a token refresh if Slack says the token expired.
@@ -159,22 +218,32 @@ func expired(s presence.SlackStatus, now time.Time) bool {
 func (r *slackReconciler) status(ctx context.Context, want presence.DesiredState, ts *store.TargetState) error {
 	w := decodeWritten(ts)
 	d := want.SlackStatus
-	ours := w.Status
+	ours, sent := w.Status, w.Sent
 	if expired(ours, r.now) {
 		ours = presence.SlackStatus{}
+	}
+	if expired(sent, r.now) {
+		sent = presence.SlackStatus{}
 	}
 	if !d.IsZero() {
 		if sameStatus(d, ours) || sameStatus(d, w.Skipped) {
 			return nil
 		}
-		cur, err := r.s.slack.Status(ctx, r.cred)
+		cur, err := r.api.Status(ctx, r.cred)
 		if err != nil {
 			return err
 		}
-		mine := !ours.IsZero() && sameShown(cur, ours)
+		mine := (!ours.IsZero() && sameShown(cur, ours)) || (!sent.IsZero() && sameShown(cur, sent))
+		if !sent.IsZero() && sameShown(cur, d) && cur.Expiration.Equal(d.Expiration) {
+			// The write whose answer was lost went through: nothing more to write.
+			w.Status, w.Sent, w.Skipped, w.Kind = d, presence.SlackStatus{}, presence.SlackStatus{}, want.Kind
+			encodeWritten(ts, w)
+			r.s.activity(ctx, r.u.ID, store.Activity{At: r.now, Kind: string(want.Kind), Target: targetSlackStatus, Outcome: "set", Reason: "from " + want.Cause})
+			return nil
+		}
 		if !cur.IsZero() && !mine {
 			if r.u.Rules.LeaveOwnStatus {
-				w.Skipped, w.Status, w.Kind = d, presence.SlackStatus{}, want.Kind
+				w.Skipped, w.Status, w.Sent, w.Kind = d, presence.SlackStatus{}, presence.SlackStatus{}, want.Kind
 				encodeWritten(ts, w)
 				r.s.activity(ctx, r.u.ID, store.Activity{At: r.now, Kind: string(want.Kind), Target: targetSlackStatus, Outcome: "skipped", Reason: "left your own status"})
 				return nil
@@ -185,10 +254,14 @@ func (r *slackReconciler) status(ctx context.Context, want presence.DesiredState
 			}
 			ts.Replaced = sealed
 		}
-		if err := r.s.slack.SetStatus(ctx, r.cred, d); err != nil {
+		// Until the answer comes, what we sent may be what Slack shows (kept in the store
+		// even when the call fails).
+		w.Sent = d
+		encodeWritten(ts, w)
+		if err := r.api.SetStatus(ctx, r.cred, d); err != nil {
 			return err
 		}
-		w.Status, w.Skipped, w.Kind = d, presence.SlackStatus{}, want.Kind
+		w.Status, w.Sent, w.Skipped, w.Kind = d, presence.SlackStatus{}, presence.SlackStatus{}, want.Kind
 		encodeWritten(ts, w)
 		r.s.activity(ctx, r.u.ID, store.Activity{At: r.now, Kind: string(want.Kind), Target: targetSlackStatus, Outcome: "set", Reason: "from " + want.Cause})
 		return nil
@@ -196,24 +269,25 @@ func (r *slackReconciler) status(ctx context.Context, want presence.DesiredState
 
 	// Nothing wanted: undo ours, restore theirs.
 	hadSkip := !w.Skipped.IsZero()
-	if ours.IsZero() && len(ts.Replaced) == 0 {
-		if hadSkip || !w.Status.IsZero() {
+	if ours.IsZero() && sent.IsZero() && len(ts.Replaced) == 0 {
+		if hadSkip || !w.Status.IsZero() || !w.Sent.IsZero() {
 			encodeWritten(ts, slackWritten{})
 		}
 		return nil
 	}
-	var cur presence.SlackStatus
-	if !ours.IsZero() || len(ts.Replaced) > 0 {
-		// (Reading is needed to undo ours or to restore theirs.)
-		var err error
-		if cur, err = r.s.slack.Status(ctx, r.cred); err != nil {
-			return err
-		}
+	// (Reading is needed to undo ours or to restore theirs.)
+	cur, err := r.api.Status(ctx, r.cred)
+	if err != nil {
+		return err
 	}
 	// Ours is what we wrote, even if its expiration has just passed: Slack clears an expired
-	// status on its own clock, so at the very second of the end it may still show it.
+	// status on its own clock, so at the very second of the end it may still show it. A
+	// status we sent without an answer counts too.
 	written := w.Status
-	stillOurs := !written.IsZero() && sameShown(cur, written)
+	stillOurs := (!written.IsZero() && sameShown(cur, written)) || (!w.Sent.IsZero() && sameShown(cur, w.Sent))
+	if written.IsZero() {
+		written = w.Sent
+	}
 	if !written.IsZero() && !stillOurs && !cur.IsZero() {
 		// The person changed it meanwhile: theirs now, and nothing to restore over it.
 		ts.Replaced = nil
@@ -229,14 +303,14 @@ func (r *slackReconciler) status(ctx context.Context, want presence.DesiredState
 	}
 	switch {
 	case hasRestore && (stillOurs || cur.IsZero()):
-		if err := r.s.slack.SetStatus(ctx, r.cred, restore); err != nil {
+		if err := r.api.SetStatus(ctx, r.cred, restore); err != nil {
 			return err
 		}
 		r.s.activity(ctx, r.u.ID, store.Activity{At: r.now, Kind: string(w.Kind), Target: targetSlackStatus, Outcome: "restored", Reason: "your own status, as before"})
-	case stillOurs && !ours.IsZero():
+	case stillOurs && (!ours.IsZero() || !sent.IsZero()):
 		// Ours has not expired yet (the block ended early): clear it. An expired one clears
 		// itself: no write.
-		if err := r.s.slack.SetStatus(ctx, r.cred, presence.SlackStatus{}); err != nil {
+		if err := r.api.SetStatus(ctx, r.cred, presence.SlackStatus{}); err != nil {
 			return err
 		}
 		r.s.activity(ctx, r.u.ID, store.Activity{At: r.now, Kind: string(w.Kind), Target: targetSlackStatus, Outcome: "cleared", Reason: "block ended early"})
@@ -282,21 +356,41 @@ func (r *slackReconciler) dnd(ctx context.Context, want presence.DesiredState, t
 	if ours.On && !ours.Until.After(r.now) {
 		ours = presence.SlackDND{}
 	}
+	sent := w.DNDSent // a snooze we asked for whose answer never came
+	if !sent.After(r.now) {
+		sent = time.Time{}
+	}
+	// near reports whether a snooze ending at end is (about) one asked to end at until: Slack
+	// counts whole minutes from the request.
+	near := func(end, until time.Time) bool {
+		return !end.Before(until.Add(-time.Minute)) && !end.After(until.Add(time.Minute))
+	}
 	if d.On {
-		// Ours already runs to (about) the wanted end: Slack rounds to minutes.
-		if ours.On && !ours.Until.Before(d.Until.Add(-time.Minute)) && !ours.Until.After(d.Until.Add(time.Minute)) {
+		// Ours already runs to (about) the wanted end.
+		if ours.On && near(ours.Until, d.Until) {
 			return nil
 		}
-		cur, err := r.s.slack.DND(ctx, r.cred)
+		cur, err := r.api.DND(ctx, r.cred)
 		if err != nil {
 			return err
+		}
+		if cur.On && !sent.IsZero() && near(cur.Until, sent) {
+			// The snooze whose answer was lost went through: it is ours.
+			ours = cur
+			if near(cur.Until, d.Until) {
+				encodeWritten(ts, slackWritten{DND: cur, Kind: want.Kind})
+				r.s.activity(ctx, r.u.ID, store.Activity{At: r.now, Kind: string(want.Kind), Target: targetSlackDND, Outcome: "set", Reason: "from " + want.Cause})
+				return nil
+			}
 		}
 		if cur.On && (!ours.On || !cur.Until.Equal(ours.Until)) && !cur.Until.Before(d.Until) {
 			// The person's own snooze already covers the block: leave it.
 			encodeWritten(ts, slackWritten{Kind: want.Kind})
 			return nil
 		}
-		end, err := r.s.slack.Snooze(ctx, r.cred, d.Until, r.now)
+		// Until the answer comes, the snooze asked for may be running (see slackWritten.Sent).
+		encodeWritten(ts, slackWritten{DND: ours, DNDSent: d.Until, Kind: w.Kind})
+		end, err := r.api.Snooze(ctx, r.cred, d.Until, r.now)
 		if err != nil {
 			return err
 		}
@@ -304,18 +398,18 @@ func (r *slackReconciler) dnd(ctx context.Context, want presence.DesiredState, t
 		r.s.activity(ctx, r.u.ID, store.Activity{At: r.now, Kind: string(want.Kind), Target: targetSlackDND, Outcome: "set", Reason: "from " + want.Cause})
 		return nil
 	}
-	if !ours.On {
-		if w.DND.On {
+	if !ours.On && sent.IsZero() {
+		if w.DND.On || !w.DNDSent.IsZero() {
 			encodeWritten(ts, slackWritten{})
 		}
 		return nil
 	}
-	cur, err := r.s.slack.DND(ctx, r.cred)
+	cur, err := r.api.DND(ctx, r.cred)
 	if err != nil {
 		return err
 	}
-	if cur.On && cur.Until.Equal(ours.Until) {
-		if err := r.s.slack.EndSnooze(ctx, r.cred); err != nil {
+	if cur.On && ((ours.On && cur.Until.Equal(ours.Until)) || (!sent.IsZero() && near(cur.Until, sent))) {
+		if err := r.api.EndSnooze(ctx, r.cred); err != nil {
 			return err
 		}
 		r.s.activity(ctx, r.u.ID, store.Activity{At: r.now, Kind: string(w.Kind), Target: targetSlackDND, Outcome: "cleared", Reason: "block ended early"})
@@ -330,7 +424,7 @@ func (r *slackReconciler) presence(ctx context.Context, want presence.DesiredSta
 	if want.SlackPresence.Away == w.Away {
 		return nil
 	}
-	if err := r.s.slack.SetAway(ctx, r.cred, want.SlackPresence.Away); err != nil {
+	if err := r.api.SetAway(ctx, r.cred, want.SlackPresence.Away); err != nil {
 		return err
 	}
 	outcome, kind := "set", want.Kind

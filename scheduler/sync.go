@@ -78,6 +78,11 @@ func (s *Scheduler) syncConnection(ctx context.Context, u store.User, c *store.C
 			}
 			earlier(t)
 			failed = true
+			if provider.TimedOut(err) {
+				// The provider does not answer: the other calendars wait for the retry
+				// rather than each wait for the client's timeout.
+				break
+			}
 			continue
 		}
 		for i := range result.Events {

@@ -39,13 +39,17 @@ const (
 
 // teamsWritten is what we last wrote to one Teams target.
 type teamsWritten struct {
-	Availability string        `json:"availability,omitempty"`
-	Activity     string        `json:"activity,omitempty"`
-	Until        time.Time     `json:"until,omitzero"`       // the block's end
-	SessionEnd   time.Time     `json:"session_end,omitzero"` // when our presence session expires
-	Message      string        `json:"message,omitempty"`
-	Skipped      string        `json:"skipped,omitempty"` // a message we did not write (theirs stayed)
-	Kind         presence.Kind `json:"kind,omitempty"`
+	Availability string    `json:"availability,omitempty"`
+	Activity     string    `json:"activity,omitempty"`
+	Until        time.Time `json:"until,omitzero"`       // the block's end
+	SessionEnd   time.Time `json:"session_end,omitzero"` // when our presence session expires
+	Message      string    `json:"message,omitempty"`
+	Skipped      string    `json:"skipped,omitempty"` // a message we did not write (theirs stayed)
+	// Sent is a message we sent whose answer never came, until SentUntil: Teams may show it,
+	// and then it is ours (see slackWritten.Sent).
+	Sent      string        `json:"sent,omitempty"`
+	SentUntil time.Time     `json:"sent_until,omitzero"`
+	Kind      presence.Kind `json:"kind,omitempty"`
 }
 
 func decodeTeams(ts *store.TargetState) teamsWritten {
@@ -71,6 +75,7 @@ func (s *Scheduler) reconcileTeams(ctx context.Context, u store.User, c *store.C
 	if want.Paused {
 		return time.Time{}
 	}
+	api := &answeredTeams{TeamsAPI: s.teams}
 	var next time.Time
 	failed := false
 	earlier := func(t time.Time) {
@@ -83,10 +88,10 @@ func (s *Scheduler) reconcileTeams(ctx context.Context, u store.User, c *store.C
 		fn     func(context.Context, provider.Credential, presence.DesiredState, *store.TargetState) (time.Time, error)
 	}{
 		{targetTeamsPresence, func(ctx context.Context, cr provider.Credential, w presence.DesiredState, ts *store.TargetState) (time.Time, error) {
-			return s.teamsPresence(ctx, u, cr, w, ts, now)
+			return s.teamsPresence(ctx, api, u, cr, w, ts, now)
 		}},
 		{targetTeamsMessage, func(ctx context.Context, cr provider.Credential, w presence.DesiredState, ts *store.TargetState) (time.Time, error) {
-			return time.Time{}, s.teamsMessage(ctx, u, c, cr, w, ts, now)
+			return time.Time{}, s.teamsMessage(ctx, api, u, c, cr, w, ts, now)
 		}},
 	} {
 		key := step.target + ":" + c.ID
@@ -120,21 +125,61 @@ func (s *Scheduler) reconcileTeams(ctx context.Context, u store.User, c *store.C
 			}
 			earlier(t)
 			failed = true
+			if provider.TimedOut(err) {
+				break // Graph does not answer: the other step waits for the retry
+			}
 			continue
 		}
 		earlier(again)
 	}
-	// The backoff starts over only when both steps went well (see reconcileSlack).
-	if !failed {
+	// The backoff starts over only when both steps went well and Graph answered at least
+	// one call (see reconcileSlack).
+	if !failed && api.answered {
 		s.succeeded(c.ID)
 	}
 	return next
 }
 
+// answeredTeams notes whether any call of one run succeeded.
+type answeredTeams struct {
+	TeamsAPI
+	answered bool
+}
+
+func (a *answeredTeams) note(err error) {
+	if err == nil {
+		a.answered = true
+	}
+}
+
+func (a *answeredTeams) Teams(ctx context.Context, cred provider.Credential) (TeamsState, error) {
+	st, err := a.TeamsAPI.Teams(ctx, cred)
+	a.note(err)
+	return st, err
+}
+
+func (a *answeredTeams) SetPresence(ctx context.Context, cred provider.Credential, availability, activity string, d time.Duration) (time.Duration, error) {
+	got, err := a.TeamsAPI.SetPresence(ctx, cred, availability, activity, d)
+	a.note(err)
+	return got, err
+}
+
+func (a *answeredTeams) ClearPresence(ctx context.Context, cred provider.Credential) error {
+	err := a.TeamsAPI.ClearPresence(ctx, cred)
+	a.note(err)
+	return err
+}
+
+func (a *answeredTeams) SetStatusMessage(ctx context.Context, cred provider.Credential, text string, expiry time.Time) error {
+	err := a.TeamsAPI.SetStatusMessage(ctx, cred, text, expiry)
+	a.note(err)
+	return err
+}
+
 // teamsPresence keeps our app presence session set for the block, renewing sessions longer
 // than Graph allows, and ends it only when it would outlive the block. A session set for
 // exactly the rest of the block expires by itself: nothing is written at the end.
-func (s *Scheduler) teamsPresence(ctx context.Context, u store.User, cred provider.Credential, want presence.DesiredState, ts *store.TargetState, now time.Time) (time.Time, error) {
+func (s *Scheduler) teamsPresence(ctx context.Context, api TeamsAPI, u store.User, cred provider.Credential, want presence.DesiredState, ts *store.TargetState, now time.Time) (time.Time, error) {
 	w := decodeTeams(ts)
 	d := want.TeamsPresence
 	live := !w.SessionEnd.IsZero() && w.SessionEnd.After(now)
@@ -146,7 +191,7 @@ func (s *Scheduler) teamsPresence(ctx context.Context, u store.User, cred provid
 			}
 			return time.Time{}, nil
 		}
-		got, err := s.teams.SetPresence(ctx, cred, d.Availability, d.Activity, d.Until.Sub(now))
+		got, err := api.SetPresence(ctx, cred, d.Availability, d.Activity, d.Until.Sub(now))
 		if err != nil {
 			return time.Time{}, err
 		}
@@ -166,7 +211,7 @@ func (s *Scheduler) teamsPresence(ctx context.Context, u store.User, cred provid
 		return time.Time{}, nil
 	}
 	if live {
-		if err := s.teams.ClearPresence(ctx, cred); err != nil {
+		if err := api.ClearPresence(ctx, cred); err != nil {
 			return time.Time{}, err
 		}
 		s.activity(ctx, u.ID, store.Activity{At: now, Kind: string(w.Kind), Target: targetTeamsPresence, Outcome: "cleared"})
@@ -180,22 +225,32 @@ func (s *Scheduler) teamsPresence(ctx context.Context, u store.User, cred provid
 // teamsMessage sets the status message like a Slack status: never over a message the person
 // wrote (unless their rule says so), restoring theirs after our block when it was replaced; our
 // message carries the block's end as expiry, so its end costs no call.
-func (s *Scheduler) teamsMessage(ctx context.Context, u store.User, c *store.Connection, cred provider.Credential, want presence.DesiredState, ts *store.TargetState, now time.Time) error {
+func (s *Scheduler) teamsMessage(ctx context.Context, api TeamsAPI, u store.User, c *store.Connection, cred provider.Credential, want presence.DesiredState, ts *store.TargetState, now time.Time) error {
 	w := decodeTeams(ts)
 	d := want.TeamsMessage
 	ours := w.Message
 	if ours != "" && !w.Until.IsZero() && !w.Until.After(now) {
 		ours = ""
 	}
+	sent := w.Sent
+	if sent != "" && !w.SentUntil.IsZero() && !w.SentUntil.After(now) {
+		sent = ""
+	}
 	if d.Text != "" {
 		if (d.Text == ours && w.Until.Equal(d.Until)) || d.Text == w.Skipped {
 			return nil
 		}
-		cur, err := s.teams.Teams(ctx, cred)
+		cur, err := api.Teams(ctx, cred)
 		if err != nil {
 			return err
 		}
-		theirs := cur.Message != "" && cur.Message != ours
+		if sent != "" && cur.Message == d.Text && sent == d.Text && w.SentUntil.Equal(d.Until) {
+			// The write whose answer was lost went through.
+			encodeTeams(ts, teamsWritten{Message: d.Text, Until: d.Until, Kind: want.Kind})
+			s.activity(ctx, u.ID, store.Activity{At: now, Kind: string(want.Kind), Target: targetTeamsMessage, Outcome: "set", Reason: "from " + want.Cause})
+			return nil
+		}
+		theirs := cur.Message != "" && cur.Message != ours && cur.Message != sent
 		if theirs {
 			if u.Rules.LeaveOwnStatus {
 				encodeTeams(ts, teamsWritten{Skipped: d.Text, Kind: want.Kind})
@@ -208,24 +263,31 @@ func (s *Scheduler) teamsMessage(ctx context.Context, u store.User, c *store.Con
 			}
 			ts.Replaced = sealed
 		}
-		if err := s.teams.SetStatusMessage(ctx, cred, d.Text, d.Until); err != nil {
+		// Until the answer comes, what we sent may be what Teams shows (kept in the store even
+		// when the call fails).
+		w.Sent, w.SentUntil = d.Text, d.Until
+		encodeTeams(ts, w)
+		if err := api.SetStatusMessage(ctx, cred, d.Text, d.Until); err != nil {
 			return err
 		}
 		encodeTeams(ts, teamsWritten{Message: d.Text, Until: d.Until, Kind: want.Kind})
 		s.activity(ctx, u.ID, store.Activity{At: now, Kind: string(want.Kind), Target: targetTeamsMessage, Outcome: "set", Reason: "from " + want.Cause})
 		return nil
 	}
-	if ours == "" && len(ts.Replaced) == 0 {
+	if ours == "" && sent == "" && len(ts.Replaced) == 0 {
 		if len(ts.Written) > 0 {
 			encodeTeams(ts, teamsWritten{})
 		}
 		return nil
 	}
-	cur, err := s.teams.Teams(ctx, cred)
+	cur, err := api.Teams(ctx, cred)
 	if err != nil {
 		return err
 	}
-	stillOurs := ours != "" && cur.Message == ours
+	stillOurs := (ours != "" && cur.Message == ours) || (sent != "" && cur.Message == sent)
+	if ours == "" {
+		ours = sent
+	}
 	var restore replacedStatus
 	hasRestore := false
 	if len(ts.Replaced) > 0 {
@@ -237,12 +299,12 @@ func (s *Scheduler) teamsMessage(ctx context.Context, u store.User, c *store.Con
 	case ours != "" && !stillOurs:
 		// The person changed it meanwhile: theirs now.
 	case hasRestore && (stillOurs || cur.Message == ""):
-		if err := s.teams.SetStatusMessage(ctx, cred, restore.Text, restore.Expiration); err != nil {
+		if err := api.SetStatusMessage(ctx, cred, restore.Text, restore.Expiration); err != nil {
 			return err
 		}
 		s.activity(ctx, u.ID, store.Activity{At: now, Kind: string(w.Kind), Target: targetTeamsMessage, Outcome: "restored", Reason: "your own status message, as before"})
 	case stillOurs:
-		if err := s.teams.SetStatusMessage(ctx, cred, "", time.Time{}); err != nil {
+		if err := api.SetStatusMessage(ctx, cred, "", time.Time{}); err != nil {
 			return err
 		}
 		s.activity(ctx, u.ID, store.Activity{At: now, Kind: string(w.Kind), Target: targetTeamsMessage, Outcome: "cleared", Reason: "block ended early"})

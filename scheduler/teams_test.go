@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,6 +28,7 @@ import (
 	"github.com/dontinterrupt/dontinterrupt/integrations/microsoft/graphfake"
 	"github.com/dontinterrupt/dontinterrupt/integrations/zoom"
 	"github.com/dontinterrupt/dontinterrupt/integrations/zoom/zoomfake"
+	"github.com/dontinterrupt/dontinterrupt/internal/faulttest"
 	"github.com/dontinterrupt/dontinterrupt/internal/presence"
 	"github.com/dontinterrupt/dontinterrupt/internal/provider"
 	"github.com/dontinterrupt/dontinterrupt/internal/store"
@@ -122,13 +124,17 @@ const (
 // knows every source and target.
 type msEnv struct {
 	*env
-	mfake *graphfake.Server
-	msrv  *httptest.Server
-	mc    *microsoft.Client
+	mfake  *graphfake.Server
+	mfault *faulttest.Injector // in front of mfake
+	msrv   *httptest.Server
+	mhttp  *http.Client // the Microsoft client's
+	mc     *microsoft.Client
 
-	zfake *zoomfake.Server
-	zsrv  *httptest.Server
-	zc    *zoom.Client
+	zfake  *zoomfake.Server
+	zfault *faulttest.Injector // in front of zfake
+	zsrv   *httptest.Server
+	zhttp  *http.Client // the Zoom client's
+	zc     *zoom.Client
 }
 
 type msEnvOptions struct {
@@ -137,11 +143,15 @@ type msEnvOptions struct {
 	notify map[string]string          // the scheduler's NotifyURLs
 	graph  func(o *graphfake.Options) // changes graphfake's options
 	zoom   func(o *zoomfake.Options)  // changes zoomfake's options
+	// slackRotation turns on Slack's token rotation (envOptions.tokenRotation).
+	slackRotation bool
+	// retryMax is envOptions'.
+	retryMax time.Duration
 }
 
 func newMSEnv(t *testing.T, o msEnvOptions) *msEnv {
 	t.Helper()
-	e := &msEnv{env: newEnv(t, envOptions{start: o.start})}
+	e := &msEnv{env: newEnv(t, envOptions{start: o.start, tokenRotation: o.slackRotation})}
 	if o.resync == 0 {
 		o.resync = msResync
 	}
@@ -158,10 +168,13 @@ func newMSEnv(t *testing.T, o msEnvOptions) *msEnv {
 		o.graph(&gopts)
 	}
 	e.mfake = graphfake.New(gopts)
-	e.msrv = httptest.NewServer(e.mfake)
+	e.mfault = faulttest.New(e.mfake)
+	e.msrv = httptest.NewServer(e.mfault)
 	t.Cleanup(e.msrv.Close)
 	t.Cleanup(e.mfake.Close) // runs first: stops webhook deliveries
+	t.Cleanup(e.mfault.Clear)
 	e.mfake.SetBaseURL(e.msrv.URL)
+	e.mhttp = copyClient(e.msrv.Client())
 	var err error
 	e.mc, err = microsoft.New(microsoft.Config{
 		ClientID:           e.mfake.ClientID(),
@@ -171,7 +184,7 @@ func newMSEnv(t *testing.T, o msEnvOptions) *msEnv {
 		SignInRedirectURL:  msSignInRedirect,
 		OutlookRedirectURL: outlookConnectRedirect,
 		TeamsRedirectURL:   teamsConnectRedirect,
-		HTTPClient:         e.msrv.Client(),
+		HTTPClient:         e.mhttp,
 		Now:                e.clk.Now,
 	})
 	if err != nil {
@@ -183,15 +196,18 @@ func newMSEnv(t *testing.T, o msEnvOptions) *msEnv {
 		o.zoom(&zopts)
 	}
 	e.zfake = zoomfake.New(zopts)
-	e.zsrv = httptest.NewServer(e.zfake)
+	e.zfault = faulttest.New(e.zfake)
+	e.zsrv = httptest.NewServer(e.zfault)
 	t.Cleanup(e.zsrv.Close)
+	t.Cleanup(e.zfault.Clear)
+	e.zhttp = copyClient(e.zsrv.Client())
 	e.zc, err = zoom.New(zoom.Config{
 		ClientID:     e.zfake.ClientID(),
 		ClientSecret: e.zfake.ClientSecret(),
 		OAuthURL:     e.zsrv.URL,
 		APIURL:       e.zsrv.URL + "/v2",
 		RedirectURL:  zoomConnectRedirect,
-		HTTPClient:   e.zsrv.Client(),
+		HTTPClient:   e.zhttp,
 		Now:          e.clk.Now,
 	})
 	if err != nil {
@@ -208,9 +224,10 @@ func newMSEnv(t *testing.T, o msEnvOptions) *msEnv {
 			"outlook": outlookSource{e.mc, horizon},
 			"zoom":    zoomSource{e.zc},
 		},
-		Slack:   e.sc,
-		Teams:   teamsTarget{e.mc},
-		Options: scheduler.Options{ResyncInterval: o.resync, Horizon: horizon, NotifyURLs: o.notify},
+		Slack:    e.sc,
+		Teams:    teamsTarget{e.mc},
+		Options:  scheduler.Options{ResyncInterval: o.resync, Horizon: horizon, NotifyURLs: o.notify, RetryMax: o.retryMax},
+		OnBroken: e.onBroken,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -284,8 +301,24 @@ func (e *msEnv) connectZoom(p *msPerson, zoomUser string) {
 // account, code exchange, ID token check) and stores the connection, refresh token included.
 func (e *msEnv) connectOutlookOAuth(p *msPerson) microsoft.Grant {
 	e.t.Helper()
+	g := e.grantMS(p, microsoft.KindOutlook)
+	p.outlook = e.putConnection(p, "outlook", p.oid, g.Scopes, []string{outlookResource}, g.Credential)
+	return g
+}
+
+// connectTeamsOAuth connects Teams through the real connect flow (see connectOutlookOAuth).
+func (e *msEnv) connectTeamsOAuth(p *msPerson) microsoft.Grant {
+	e.t.Helper()
+	g := e.grantMS(p, microsoft.KindTeams)
+	p.teams = e.putConnection(p, "teams", p.oid, g.Scopes, nil, g.Credential)
+	return g
+}
+
+// grantMS drives a Microsoft connect flow of kind k for the person's account.
+func (e *msEnv) grantMS(p *msPerson, k microsoft.Kind) microsoft.Grant {
+	e.t.Helper()
 	state, nonce, verifier := "state-"+p.id, "nonce-"+p.id, oauth2.GenerateVerifier()
-	u, err := e.mc.AuthURL(e.ctx, microsoft.KindOutlook, state, nonce, verifier)
+	u, err := e.mc.AuthURL(e.ctx, k, state, nonce, verifier)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -293,14 +326,13 @@ func (e *msEnv) connectOutlookOAuth(p *msPerson) microsoft.Grant {
 	if q.Get("state") != state {
 		e.t.Fatalf("connect redirect state = %q, want %q", q.Get("state"), state)
 	}
-	g, err := e.mc.Finish(e.ctx, microsoft.KindOutlook, q.Get("code"), verifier, nonce, e.clk.Now())
+	g, err := e.mc.Finish(e.ctx, k, q.Get("code"), verifier, nonce, e.clk.Now())
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	if g.ObjectID != p.oid || g.Credential.RefreshToken == "" {
 		e.t.Fatalf("connected %q (refresh token %v), want %q with a refresh token", g.ObjectID, g.Credential.RefreshToken != "", p.oid)
 	}
-	p.outlook = e.putConnection(p, "outlook", p.oid, g.Scopes, []string{outlookResource}, g.Credential)
 	return g
 }
 
@@ -812,6 +844,9 @@ func TestRevokedMicrosoftRefreshTokenBreaksOnlyThatConnection(t *testing.T) {
 	}
 	if a, ok := e.findActivity(ada.id, "outlook", "broken"); !ok || a.Reason != "reconnect needed (invalid_grant)" {
 		t.Errorf("activity %+v (found %v), want the Outlook connection broken", a, ok)
+	}
+	if got := e.broken(); !slices.Equal(got, []string{"u-ada outlook"}) {
+		t.Errorf("OnBroken calls %q, want Ada told once about Outlook", got)
 	}
 	tokenCalls := e.mfake.CallsTo(graphfake.EndpointToken)
 	if last := tokenCalls[len(tokenCalls)-1]; last.Status != http.StatusBadRequest || !last.Time.Equal(at(10, 0)) {

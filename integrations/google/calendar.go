@@ -54,24 +54,19 @@ type SyncResult struct {
 // Google answers 410 Gone (token expired). Recurring events are expanded into instances.
 // Events that never block time (working location, birthdays, events from Gmail) are left out.
 //
-// Errors: a rate limit is a *provider.RateLimitedError; a revoked grant (401, then a refused
-// refresh) is a *provider.RevokedError; anything else (5xx, network) is a plain wrapped error.
-// On a 401 with a refresh token, Sync refreshes once and retries with the new access token,
-// which it does not return: the caller refreshes by expiry as usual.
+// Errors: a rate limit is a *provider.RateLimitedError; anything else (5xx, network) is a
+// plain wrapped error. A 401 with a refresh token is a *provider.RevokedError with reason
+// "token_expired": Google refused the access token before its expiry, and the caller refreshes
+// (storing the new token, so later syncs use it) and calls again once; a refused refresh
+// (invalid_grant) then means the grant is gone. (Sync used to refresh and retry by itself
+// without returning the new token, so every later sync was refused and refreshed again.)
 func (c *Client) Sync(ctx context.Context, cred provider.Credential, calendarID, syncToken string, now time.Time, opt SyncOptions) (SyncResult, error) {
 	if calendarID == "" {
 		calendarID = "primary"
 	}
 	res, err := c.sync(ctx, cred.AccessToken, calendarID, syncToken, now, opt)
 	if err != nil && isStatus(err, http.StatusUnauthorized) && cred.RefreshToken != "" {
-		fresh, rerr := c.Refresh(ctx, cred, now)
-		if rerr != nil {
-			if _, ok := provider.RevokedReason(rerr); ok {
-				return SyncResult{}, fmt.Errorf("google: events.list: %w", rerr)
-			}
-			return SyncResult{}, fmt.Errorf("google: events.list: %w", err)
-		}
-		res, err = c.sync(ctx, fresh.AccessToken, calendarID, syncToken, now, opt)
+		return SyncResult{}, fmt.Errorf("google: events.list: %w", &provider.RevokedError{Reason: "token_expired"})
 	}
 	if err != nil {
 		return SyncResult{}, fmt.Errorf("google: events.list: %w", apiError(err, now))
@@ -265,23 +260,25 @@ func apiError(err error, now time.Time) error {
 	if !limited {
 		return err
 	}
-	return &provider.RateLimitedError{RetryAfter: retryAfter(ge.Header, now), Method: "events.list"}
+	d, named := retryAfter(ge.Header, now)
+	return &provider.RateLimitedError{RetryAfter: d, Method: "events.list", Guessed: !named}
 }
 
-// retryAfter reads a Retry-After header (seconds or an HTTP date), or DefaultRetryAfter.
-func retryAfter(h http.Header, now time.Time) time.Duration {
+// retryAfter reads a Retry-After header (seconds or an HTTP date); without a usable one it
+// returns DefaultRetryAfter and named false.
+func retryAfter(h http.Header, now time.Time) (d time.Duration, named bool) {
 	v := h.Get("Retry-After")
 	if v == "" {
-		return DefaultRetryAfter
+		return DefaultRetryAfter, false
 	}
 	if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-		return time.Duration(n) * time.Second
+		return time.Duration(n) * time.Second, true
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		if d := t.Sub(now); d > 0 {
-			return d
+			return d, true
 		}
-		return 0
+		return 0, true
 	}
-	return DefaultRetryAfter
+	return DefaultRetryAfter, false
 }

@@ -363,28 +363,39 @@ func TestRevokedRefresh(t *testing.T) {
 		t.Errorf("error %q", err)
 	}
 
-	// Sync: the access token answers 401, the refresh invalid_grant: the grant is gone.
+	// Sync: the access token answers 401, which asks the caller for a refresh (which then
+	// fails with invalid_grant, above).
 	_, err = e.c.Sync(t.Context(), cred, "primary", "", e.now(), SyncOptions{})
-	if reason, ok := provider.RevokedReason(err); !ok || reason != "invalid_grant" {
-		t.Fatalf("Sync after revocation: %v, want RevokedError invalid_grant", err)
+	if reason, ok := provider.RevokedReason(err); !ok || reason != "token_expired" {
+		t.Fatalf("Sync after revocation: %v, want RevokedError token_expired", err)
 	}
 }
 
-func TestSync401RefreshesAndRetries(t *testing.T) {
+// A 401 with a refresh token asks the caller to refresh (and store the new token): Sync itself
+// does not refresh, so the token it would get is never lost.
+func TestSync401AsksForARefresh(t *testing.T) {
 	e := newEnv(t, googlefake.Options{})
 	cred := e.connect(t).Credential
 	e.fake.AddEvent(sub, "primary", googlefake.Event{ID: "a1", Start: e.now().Add(time.Hour), End: e.now().Add(2 * time.Hour)})
 	e.fake.FailNext(googlefake.EndpointEventsList, http.StatusUnauthorized, "")
 	refreshes := len(e.fake.CallsTo(googlefake.EndpointToken))
-	res, err := e.c.Sync(t.Context(), cred, "primary", "", e.now(), SyncOptions{})
+	_, err := e.c.Sync(t.Context(), cred, "primary", "", e.now(), SyncOptions{})
+	if reason, ok := provider.RevokedReason(err); !ok || reason != "token_expired" {
+		t.Fatalf("Sync on a 401: %v, want RevokedError token_expired", err)
+	}
+	if n := len(e.fake.CallsTo(googlefake.EndpointToken)) - refreshes; n != 0 {
+		t.Fatalf("%d token calls, want none (the caller refreshes)", n)
+	}
+	fresh, err := e.c.Refresh(t.Context(), cred, e.now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.c.Sync(t.Context(), fresh, "primary", "", e.now(), SyncOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(res.Events) != 1 || res.Events[0].ID != "a1" {
 		t.Fatalf("events %+v", res.Events)
-	}
-	if n := len(e.fake.CallsTo(googlefake.EndpointToken)) - refreshes; n != 1 {
-		t.Fatalf("%d token calls, want one refresh", n)
 	}
 
 	// Without a refresh token a 401 is a plain error, not a revocation.
@@ -747,7 +758,7 @@ func TestSyncRateLimited(t *testing.T) {
 			if !errors.As(err, &rl) {
 				t.Fatalf("error %v, want a RateLimitedError", err)
 			}
-			if rl.RetryAfter != 30*time.Second || rl.Method != "events.list" {
+			if rl.RetryAfter != 30*time.Second || rl.Method != "events.list" || !rl.Guessed {
 				t.Errorf("got %+v", rl)
 			}
 			if !strings.HasPrefix(err.Error(), "google: events.list: ") {
@@ -784,21 +795,22 @@ func TestSyncRateLimited(t *testing.T) {
 func TestRetryAfterHeader(t *testing.T) {
 	now := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
 	for _, tc := range []struct {
-		v    string
-		want time.Duration
+		v     string
+		want  time.Duration
+		named bool
 	}{
-		{"", DefaultRetryAfter},
-		{"7", 7 * time.Second},
-		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
-		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
-		{"soon", DefaultRetryAfter},
+		{"", DefaultRetryAfter, false},
+		{"7", 7 * time.Second, true},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second, true},
+		{now.Add(-time.Minute).Format(http.TimeFormat), 0, true},
+		{"soon", DefaultRetryAfter, false},
 	} {
 		h := http.Header{}
 		if tc.v != "" {
 			h.Set("Retry-After", tc.v)
 		}
-		if got := retryAfter(h, now); got != tc.want {
-			t.Errorf("Retry-After %q: %v, want %v", tc.v, got, tc.want)
+		if got, named := retryAfter(h, now); got != tc.want || named != tc.named {
+			t.Errorf("Retry-After %q: %v (named %v), want %v (%v)", tc.v, got, named, tc.want, tc.named)
 		}
 	}
 }

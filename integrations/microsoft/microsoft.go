@@ -123,7 +123,7 @@ func (c *Client) multiTenant() bool {
 // graph returns a Graph client that sends this access token. The SDK's own retry handler is
 // left out of the pipeline: the scheduler honours Retry-After itself, so a 429 is never
 // retried twice over.
-func (c *Client) graph(accessToken string) (*msgraphsdk.GraphServiceClient, error) {
+func (c *Client) graph(accessToken string) (*msgraphsdk.GraphBaseServiceClient, error) {
 	var mws []khttp.Middleware
 	for _, m := range msgraphcore.GetDefaultMiddlewaresWithOptions(&msgraphcore.GraphClientOptions{}) {
 		switch m.(type) {
@@ -145,7 +145,12 @@ func (c *Client) graph(accessToken string) (*msgraphsdk.GraphServiceClient, erro
 		return nil, fmt.Errorf("microsoft: graph adapter: %w", err)
 	}
 	adapter.SetBaseUrl(c.cfg.GraphURL)
-	return msgraphsdk.NewGraphServiceClient(adapter), nil
+	// Not msgraphsdk.NewGraphServiceClient: it passes kiota's package-level
+	// BackingStoreFactoryInstance to the adapter, which writes it back to that variable, so
+	// two clients made at once (two scheduler workers) raced with each other and with every
+	// model the SDK was decoding. A nil factory leaves the variable alone; the default it
+	// holds is used all the same.
+	return msgraphsdk.NewGraphBaseServiceClient(adapter, nil), nil
 }
 
 // bearer adds the access token to every request.
@@ -159,6 +164,9 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 	r.Header.Set("Authorization", "Bearer "+b.token)
 	return b.next.RoundTrip(r)
 }
+
+// DefaultRetryAfter is the first wait after a 429 that names none (Graph always should).
+const DefaultRetryAfter = 10 * time.Second
 
 // revokedCodes are Graph error codes that mean the grant is gone.
 var revokedCodes = map[string]bool{"InvalidAuthenticationToken": true, "AuthenticationError": true}
@@ -186,7 +194,7 @@ func mapErr(op string, err error) error {
 	case status == http.StatusTooManyRequests || (status == http.StatusServiceUnavailable && retryAfter(headers) > 0):
 		d := retryAfter(headers)
 		if d <= 0 {
-			d = 10 * time.Second
+			return &provider.RateLimitedError{RetryAfter: DefaultRetryAfter, Method: op, Guessed: true}
 		}
 		return &provider.RateLimitedError{RetryAfter: d, Method: op}
 	case status == http.StatusUnauthorized && revokedCodes[code]:

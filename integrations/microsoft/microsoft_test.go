@@ -1350,3 +1350,29 @@ func TestGraphErrors(t *testing.T) {
 		}
 	})
 }
+
+// Graph calls from several goroutines at once, as the scheduler's workers make them: under
+// -race this failed while every call built its client with msgraphsdk.NewGraphServiceClient,
+// which writes a package-level variable of kiota's.
+func TestConcurrentGraphCalls(t *testing.T) {
+	ctx := testContext(t)
+	e := newEnv(t, envOptions{})
+	cred := e.connect(ctx, microsoft.KindTeams).Credential
+	var wg sync.WaitGroup
+	errs := make(chan error, 16)
+	for range 8 {
+		wg.Go(func() {
+			if _, err := e.client.Teams(ctx, cred); err != nil {
+				errs <- err
+			}
+			if _, err := e.client.SetPresence(ctx, cred, "Busy", "InACall", time.Hour); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+}

@@ -259,11 +259,20 @@ var revokedCodes = map[string]bool{
 	"token_expired": true, "invalid_refresh_token": true, "missing_scope": true,
 }
 
+// DefaultRetryAfter is the first wait after a 429 without Retry-After (Slack always sends
+// one; slack-go's own retry waits as long when it is missing).
+const DefaultRetryAfter = time.Minute
+
 // mapErr turns slack-go errors into the kinds the scheduler acts on.
 func mapErr(method string, err error) error {
 	var rl *slack.RateLimitedError
 	if errors.As(err, &rl) {
 		return &provider.RateLimitedError{RetryAfter: rl.RetryAfter, Method: method}
+	}
+	// slack-go reports a 429 without Retry-After as a plain status error.
+	var sc slack.StatusCodeError
+	if errors.As(err, &sc) && sc.Code == http.StatusTooManyRequests {
+		return &provider.RateLimitedError{RetryAfter: DefaultRetryAfter, Method: method, Guessed: true}
 	}
 	var se slack.SlackErrorResponse
 	if errors.As(err, &se) && revokedCodes[se.Err] {

@@ -227,7 +227,8 @@ func apiError(err error, now time.Time, method string) error {
 	}
 	switch {
 	case e.status == http.StatusTooManyRequests:
-		return &provider.RateLimitedError{RetryAfter: retryAfter(e.header, e.message, now), Method: method}
+		d, named := retryAfter(e.header, e.message, now)
+		return &provider.RateLimitedError{RetryAfter: d, Method: method, Guessed: !named}
 	case e.status == http.StatusUnauthorized:
 		return &provider.RevokedError{Reason: "invalid_access_token"}
 	case e.status == http.StatusBadRequest && (e.code == 4711 || e.code == 4700 || strings.Contains(e.message, "does not contain scopes")):
@@ -238,25 +239,26 @@ func apiError(err error, now time.Time, method string) error {
 
 // retryAfter reads how long to wait from a 429: Retry-After in seconds, an
 // ISO timestamp (Zoom's daily limits) or an HTTP date; else the next
-// midnight UTC when the daily limit was hit; else DefaultRetryAfter.
-func retryAfter(h http.Header, message string, now time.Time) time.Duration {
+// midnight UTC when the daily limit was hit; else DefaultRetryAfter, with
+// named false (Zoom said nothing of when to come back).
+func retryAfter(h http.Header, message string, now time.Time) (wait time.Duration, named bool) {
 	until := func(t time.Time) time.Duration { return max(t.Sub(now), time.Second) }
 	if v := strings.TrimSpace(h.Get("Retry-After")); v != "" {
 		if n, err := strconv.Atoi(v); err == nil && n >= 0 {
-			return max(time.Duration(n)*time.Second, time.Second)
+			return max(time.Duration(n)*time.Second, time.Second), true
 		}
 		if t, err := time.Parse(time.RFC3339, v); err == nil {
-			return until(t)
+			return until(t), true
 		}
 		if t, err := http.ParseTime(v); err == nil {
-			return until(t)
+			return until(t), true
 		}
 	}
 	if strings.EqualFold(h.Get("X-RateLimit-Type"), "Daily-limit") || strings.Contains(strings.ToLower(message), "daily") {
 		y, m, d := now.UTC().Date()
-		return until(time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC))
+		return until(time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC)), true
 	}
-	return DefaultRetryAfter
+	return DefaultRetryAfter, false
 }
 
 // flexID is a Zoom ID that arrives as a JSON number (REST: meeting IDs

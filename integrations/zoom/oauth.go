@@ -201,7 +201,7 @@ func tokenError(err error) error {
 	case e.deadToken():
 		return &provider.RevokedError{Reason: "invalid_grant"}
 	case status == http.StatusTooManyRequests:
-		return &provider.RateLimitedError{RetryAfter: DefaultRetryAfter, Method: "oauth/token"}
+		return &provider.RateLimitedError{RetryAfter: DefaultRetryAfter, Method: "oauth/token", Guessed: true}
 	case e.Error != "":
 		return fmt.Errorf("token endpoint: HTTP %d %s", status, e.Error)
 	}

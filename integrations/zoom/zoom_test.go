@@ -316,8 +316,8 @@ func TestMeetingsRateLimited(t *testing.T) {
 		cred := e.connect(t).Credential
 		e.c.Meetings(t.Context(), cred, e.clock.Now(), nil)
 		_, err := e.c.Meetings(t.Context(), cred, e.clock.Now(), nil)
-		if d, ok := provider.RetryAfter(err); !ok || d != DefaultRetryAfter {
-			t.Fatalf("no headers: %v", err)
+		if d, ok := provider.RetryAfter(err); !ok || d != DefaultRetryAfter || !provider.RetryGuessed(err) {
+			t.Fatalf("no headers: %v (guessed %v)", err, provider.RetryGuessed(err))
 		}
 	})
 }
@@ -410,8 +410,9 @@ func TestRetryAfter(t *testing.T) {
 		{http.Header{}, "You have reached the maximum daily rate limit for this API.", 15 * time.Hour},
 		{http.Header{}, "", DefaultRetryAfter},
 	} {
-		if got := retryAfter(tc.header, tc.message, now); got != tc.want {
-			t.Errorf("retryAfter(%v, %q) = %s, want %s", tc.header, tc.message, got, tc.want)
+		got, named := retryAfter(tc.header, tc.message, now)
+		if got != tc.want || named != (tc.want != DefaultRetryAfter) {
+			t.Errorf("retryAfter(%v, %q) = %s (named %v), want %s", tc.header, tc.message, got, named, tc.want)
 		}
 	}
 }

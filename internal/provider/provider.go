@@ -4,6 +4,7 @@
 package provider
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,6 +62,9 @@ func (e *RevokedError) Unwrap() error { return ErrRevoked }
 type RateLimitedError struct {
 	RetryAfter time.Duration
 	Method     string
+	// Guessed means the provider named no wait (no Retry-After): RetryAfter is the client's
+	// default, and the caller backs off from it, longer each time the limit persists.
+	Guessed bool
 }
 
 func (e *RateLimitedError) Error() string {
@@ -74,6 +78,22 @@ func RetryAfter(err error) (time.Duration, bool) {
 		return rl.RetryAfter, true
 	}
 	return 0, false
+}
+
+// RetryGuessed reports whether err is a rate limit whose wait the provider did not name.
+func RetryGuessed(err error) bool {
+	var rl *RateLimitedError
+	return errors.As(err, &rl) && rl.Guessed
+}
+
+// TimedOut reports whether err is a request that got no answer in time (the client's timeout
+// or a deadline): the provider may be hanging, so further calls to it would wait as long.
+func TimedOut(err error) bool {
+	if errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var ne interface{ Timeout() bool }
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // RevokedReason returns the reason code when err means the connection is broken.
