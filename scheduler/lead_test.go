@@ -17,9 +17,11 @@ import (
 	"github.com/dontinterrupt/dontinterrupt/scheduler"
 )
 
-// drive runs the loop on the fake clock: whenever the loop sleeps until its earliest due time
-// (and no claim is held: claims last an hour here), the clock jumps there. It stops once until
-// has passed and the loop sleeps. others are more replicas' schedulers, which must be idle too.
+// drive runs the loop on the fake clock: whenever nobody is being processed (claims last an
+// hour here) and nobody is due yet, the clock jumps to the earliest timer, which is never after
+// the earliest due time. (With several replicas a loop may sleep on a timer made stale by
+// another's work: firing it makes that loop look again.) It stops once until has passed.
+// others are more replicas' schedulers, which must be idle too.
 func drive(t *testing.T, e *env, until time.Time, others ...*scheduler.Scheduler) {
 	t.Helper()
 	busy := func() bool {
@@ -32,15 +34,19 @@ func drive(t *testing.T, e *env, until time.Time, others ...*scheduler.Scheduler
 	}
 	for {
 		var next time.Time
-		waitFor(t, e, "the loop to sleep", func() bool {
+		waitForWhy(t, e, "the loop to sleep", func() bool {
 			d, ok := e.clk.NextDeadline()
 			due, dueOK, err := e.st.NextDue(e.ctx)
 			now := e.clk.Now()
-			if busy() || !ok || err != nil || !dueOK || !d.Equal(due) || !due.After(now) || due.After(now.Add(30*time.Minute)) {
+			if busy() || !ok || err != nil || !dueOK || !d.After(now) || d.After(due) || !due.After(now) || due.After(now.Add(30*time.Minute)) {
 				return false
 			}
-			next = due
+			next = d
 			return true
+		}, func() string {
+			d, ok := e.clk.NextDeadline()
+			due, dueOK, err := e.st.NextDue(e.ctx)
+			return fmt.Sprintf("busy=%v now=%s deadline=%s %v due=%s %v %v", busy(), e.clk.Now().Format("15:04:05.000"), d.Format("15:04:05.000"), ok, due.Format("15:04:05.000"), dueOK, err)
 		})
 		if next.After(until) {
 			return
@@ -118,6 +124,27 @@ func checkBurst(t *testing.T, e *env, people []*person, start, end time.Time, ev
 	}
 	if n := len(e.writes()); n != len(people) {
 		t.Errorf("%d Slack writes in all, want %d (one status each; nothing at the boundary again)", n, len(people))
+	}
+}
+
+// waitForWhy is waitFor that also looks every few milliseconds (a worker's end is not a timer
+// change) and says, on a timeout, what why says.
+func waitForWhy(t *testing.T, e *env, what string, cond func() bool, why func() string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		changed := e.clk.TimerChanged()
+		if cond() {
+			return
+		}
+		select {
+		case <-changed:
+		case <-tick.C:
+		case <-deadline:
+			t.Fatalf("timed out waiting for %s: %s", what, why())
+		}
 	}
 }
 
