@@ -40,6 +40,12 @@ type slackReconciler struct {
 
 // reconcileSlack makes the connection's status, DND and presence match want, writing only what
 // differs from what we last wrote; it returns when it needs to run again (a retry), or zero.
+//
+// A run can stop between a provider write and the store update that records it (a crash, a
+// store outage). The next run then finds a record that says the write has not been made; the
+// status and DND steps read Slack before writing anyway (to leave the person's own status
+// alone), and when Slack already shows exactly what they would write, they adopt it as
+// written instead of writing it again (see adopted).
 func (s *Scheduler) reconcileSlack(ctx context.Context, u store.User, c *store.Connection, want presence.DesiredState, now time.Time) time.Time {
 	cred, err := s.credential(ctx, c, s.slack.Refresh, now)
 	if err != nil {
@@ -108,6 +114,20 @@ func (r *slackReconciler) withRetryOnExpiry(ctx context.Context, fn func() error
 	return err
 }
 
+// adopted logs that target already showed what this run would have written.
+func (r *slackReconciler) adopted(target string) {
+	r.s.log.Info("provider already shows the wanted state; recorded it without writing", "user", r.u.ID, "connection", r.c.ID, "target", target)
+}
+
+// sameSecond reports whether a and b are the same instant to the second (providers keep
+// expirations in whole seconds), or both zero.
+func sameSecond(a, b time.Time) bool {
+	if a.IsZero() || b.IsZero() {
+		return a.IsZero() && b.IsZero()
+	}
+	return a.Unix() == b.Unix()
+}
+
 func decodeWritten(ts *store.TargetState) slackWritten {
 	var w slackWritten
 	if len(ts.Written) > 0 {
@@ -151,6 +171,8 @@ func expired(s presence.SlackStatus, now time.Time) bool {
 
 // status reconciles the custom status. Rules:
 //   - write only what differs from what we last wrote;
+//   - when Slack already shows the status we would write (an earlier run wrote it and
+//     stopped before recording it), record it without writing;
 //   - before replacing a status, read it: a status that is not ours was set by the person and
 //     is left alone when their rule says so (and the activity log says why);
 //   - when our block ends and we had replaced the person's status, restore it with its
@@ -171,6 +193,15 @@ func (r *slackReconciler) status(ctx context.Context, want presence.DesiredState
 		if err != nil {
 			return err
 		}
+		if sameShown(cur, d) && sameSecond(cur.Expiration, d.Expiration) {
+			// Slack shows exactly this status, expiration to the second: an earlier run wrote
+			// it and stopped before recording it. A status set by hand cannot carry our
+			// expiration by chance, so this is ours: record it, do not write it again.
+			w.Status, w.Skipped, w.Kind = d, presence.SlackStatus{}, want.Kind
+			encodeWritten(ts, w)
+			r.adopted(targetSlackStatus)
+			return nil
+		}
 		mine := !ours.IsZero() && sameShown(cur, ours)
 		if !cur.IsZero() && !mine {
 			if r.u.Rules.LeaveOwnStatus {
@@ -184,6 +215,11 @@ func (r *slackReconciler) status(ctx context.Context, want presence.DesiredState
 				return err
 			}
 			ts.Replaced = sealed
+			// Keep theirs before replacing it: a run that stops after the write (and whose
+			// successor adopts our status) must still be able to put theirs back.
+			if err := r.s.st.PutTargetState(ctx, *ts); err != nil {
+				return err
+			}
 		}
 		if err := r.s.slack.SetStatus(ctx, r.cred, d); err != nil {
 			return err
@@ -274,7 +310,8 @@ func (r *slackReconciler) openReplaced(blob []byte) (presence.SlackStatus, bool,
 }
 
 // dnd reconciles the Do Not Disturb snooze: start one when wanted (unless the person's own
-// snooze already covers the time), and end only a snooze we started.
+// snooze already covers the time, or one ending where ours would is already on: an earlier
+// run's, recorded without writing), and end only a snooze we started.
 func (r *slackReconciler) dnd(ctx context.Context, want presence.DesiredState, ts *store.TargetState) error {
 	w := decodeWritten(ts)
 	d := want.SlackDND
@@ -290,6 +327,13 @@ func (r *slackReconciler) dnd(ctx context.Context, want presence.DesiredState, t
 		cur, err := r.s.slack.DND(ctx, r.cred)
 		if err != nil {
 			return err
+		}
+		if cur.On && !cur.Until.Before(d.Until.Add(-time.Second)) && !cur.Until.After(d.Until.Add(time.Minute)) {
+			// A snooze ends where ours would (Slack rounds a snooze up to whole minutes): an
+			// earlier run started it and stopped before recording it. Record it as ours.
+			encodeWritten(ts, slackWritten{DND: cur, Kind: want.Kind})
+			r.adopted(targetSlackDND)
+			return nil
 		}
 		if cur.On && (!ours.On || !cur.Until.Equal(ours.Until)) && !cur.Until.Before(d.Until) {
 			// The person's own snooze already covers the block: leave it.
