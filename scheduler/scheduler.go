@@ -190,7 +190,8 @@ func (s *Scheduler) poke() {
 	}
 }
 
-// Run claims and processes due people until ctx ends, then waits for the work in progress.
+// Run claims and processes due people until ctx ends, then waits for the work in progress and
+// hands back what it claimed and did not finish (handBack).
 func (s *Scheduler) Run(ctx context.Context) error {
 	jobs := cron.New()
 	jobs.AddFunc("@every 1h", func() { s.maintenance(ctx) })
@@ -200,6 +201,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	sem := make(chan struct{}, s.opt.Workers)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	s.watchHandBacks(ctx, &wg)
 	idle := s.clock.NewTimer(time.Hour)
 	defer idle.Stop()
 	for {
@@ -219,10 +221,11 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			continue
 		}
 		s.metrics.Claims(len(claims))
-		for _, c := range claims {
+		for i, c := range claims {
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
+				s.handBack(ctx, claims[i:])
 				return nil
 			}
 			wg.Add(1)
@@ -281,6 +284,10 @@ func (s *Scheduler) sleep(ctx context.Context, t clock.Timer, d time.Duration) {
 // process runs one claimed person and completes the claim with their next due time.
 func (s *Scheduler) process(ctx context.Context, c store.Claim) {
 	next, err := s.ProcessUser(ctx, c.UserID)
+	if ctx.Err() != nil {
+		s.handBack(ctx, []store.Claim{c}) // shutting down: the run may have stopped half-way
+		return
+	}
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			s.st.RemoveDue(ctx, c.UserID)
