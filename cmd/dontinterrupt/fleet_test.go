@@ -40,19 +40,28 @@ import (
 // poll calls cond every 20ms until it holds; it fails the test after d.
 func poll(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
+	if !waitUntil(t, d, cond) {
+		t.Fatalf("timed out after %v waiting for %s", d, what)
+	}
+}
+
+// waitUntil calls cond every 20ms until it holds (true) or d has passed (false).
+func waitUntil(t *testing.T, d time.Duration, cond func() bool) bool {
+	t.Helper()
 	deadline := time.Now().Add(d)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for !cond() {
 		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
+			return false
 		}
 		select {
 		case <-tick.C:
 		case <-t.Context().Done():
-			t.Fatalf("test ended while waiting for %s", what)
+			return false
 		}
 	}
+	return true
 }
 
 // ---- a private redis-server ----------------------------------------------------------------
@@ -229,9 +238,10 @@ type fleetPerson struct {
 }
 
 // addPerson creates person i in st: a user with the default rules, a Google account connected
-// through the fake's real OAuth flow, and a Slack user with a token the fake issued; the
-// person is due now. Slack users must be added (f.slack.AddUser) before.
-func (f *fleet) addPerson(ctx context.Context, st store.Store, i int, slackUser string) fleetPerson {
+// through the fake's real OAuth flow, and the Slack user slackUser of workspace slackTeam
+// (added to the fake, whose seeded default workspace then goes) with a token the fake issued;
+// the person is due now.
+func (f *fleet) addPerson(ctx context.Context, st store.Store, i int, slackTeam, slackUser string) fleetPerson {
 	f.t.Helper()
 	p := fleetPerson{id: fmt.Sprintf("u-%04d", i), googleSub: fmt.Sprintf("sub-%04d", i), slackUser: slackUser}
 	now := time.Now()
@@ -244,10 +254,11 @@ func (f *fleet) addPerson(ctx context.Context, st store.Store, i int, slackUser 
 		ID: "google-" + p.id, UserID: p.id, Provider: "google", ExternalID: cn.Subject,
 		Scopes: cn.Scopes, Resources: []string{"primary"},
 	}, cn.Credential)
+	f.slack.AddUser(slackTeam, slackUser, "Person "+slackUser)
 	tok := f.slack.IssueUserToken(slackUser, slack.UserScopes...)
 	f.putConnection(ctx, st, store.Connection{
 		ID: "slack-" + p.id, UserID: p.id, Provider: "slack", ExternalID: slackUser,
-		TeamID: slackfake.DefaultTeamID, Scopes: slack.UserScopes,
+		TeamID: slackTeam, Scopes: slack.UserScopes,
 	}, provider.Credential{AccessToken: tok})
 	if err := st.MarkDue(ctx, p.id, now); err != nil {
 		f.t.Fatal(err)

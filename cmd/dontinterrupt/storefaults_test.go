@@ -18,6 +18,7 @@ import (
 	goredis "github.com/redis/go-redis/v9"
 
 	"github.com/dontinterrupt/dontinterrupt/integrations/google/googlefake"
+	"github.com/dontinterrupt/dontinterrupt/integrations/slack/slackfake"
 	"github.com/dontinterrupt/dontinterrupt/internal/store/bolt"
 	redisstore "github.com/dontinterrupt/dontinterrupt/internal/store/redis"
 )
@@ -143,7 +144,7 @@ func TestRedisRestartedMidRun(t *testing.T) {
 	}
 	t.Cleanup(func() { st.Close() })
 
-	p := f.addPerson(ctx, st, 1, "U0001")
+	p := f.addPerson(ctx, st, 1, slackfake.DefaultTeamID, "U0001")
 	// The meeting starts during the outage.
 	start := time.Now().Add(5 * time.Second).Truncate(time.Second)
 	f.google.AddEvent(p.googleSub, "primary", googlefake.Event{Summary: "Planning", Start: start, End: start.Add(time.Hour)})
