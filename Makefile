@@ -2,7 +2,7 @@
 GO      ?= go
 PKGS    ?= ./...
 
-.PHONY: run build test bench lint fmt
+.PHONY: run build test test-cluster bench lint fmt
 
 ## run: start the service on the embedded store (sandbox mode when no provider credentials are set)
 run:
@@ -16,6 +16,10 @@ build:
 test:
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+## test-cluster: the multi-process kill test (three processes on a private redis-server, one killed mid-burst; needs redis-server)
+test-cluster:
+	DI_TEST_CLUSTER=1 $(GO) test -race -count=1 -timeout 10m -v -run '^TestClusterKillOneReplica$$' ./cmd/dontinterrupt/
 
 ## bench: the Go benchmarks (planner, store)
 bench:

@@ -206,7 +206,8 @@ func (s *Scheduler) poke() {
 	}
 }
 
-// Run claims and processes due people until ctx ends, then waits for the work in progress.
+// Run claims and processes due people until ctx ends, then waits for the work in progress and
+// hands back what it claimed and did not finish (handBack).
 func (s *Scheduler) Run(ctx context.Context) error {
 	jobs := cron.New()
 	jobs.AddFunc("@every 1h", func() { s.maintenance(ctx) })
@@ -216,6 +217,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	sem := make(chan struct{}, s.opt.Workers)
 	var wg sync.WaitGroup
 	defer wg.Wait()
+	s.watchHandBacks(ctx, &wg)
 	idle := s.clock.NewTimer(time.Hour)
 	defer idle.Stop()
 	for {
@@ -235,10 +237,11 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			continue
 		}
 		s.metrics.Claims(len(claims))
-		for _, c := range claims {
+		for i, c := range claims {
 			select {
 			case sem <- struct{}{}:
 			case <-ctx.Done():
+				s.handBack(ctx, claims[i:])
 				return nil
 			}
 			wg.Add(1)
@@ -311,6 +314,10 @@ func (s *Scheduler) process(ctx context.Context, c store.Claim) {
 	next, err := s.ProcessUser(pctx, c.UserID)
 	cancel()
 	c = <-held
+	if ctx.Err() != nil {
+		s.handBack(ctx, []store.Claim{c}) // shutting down: the run may have stopped half-way
+		return
+	}
 	if err != nil {
 		if errors.Is(err, store.ErrNotFound) {
 			s.st.RemoveDue(ctx, c.UserID)

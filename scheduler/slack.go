@@ -46,6 +46,12 @@ type slackReconciler struct {
 
 // reconcileSlack makes the connection's status, DND and presence match want, writing only what
 // differs from what we last wrote; it returns when it needs to run again (a retry), or zero.
+//
+// A run can stop between a provider write and the store update that records it (a crash, a
+// store outage). The next run then finds a record that says the write has not been made; the
+// status and DND steps read Slack before writing anyway (to leave the person's own status
+// alone), and when Slack already shows exactly what they would write, they adopt it as
+// written instead of writing it again (see adopted).
 func (s *Scheduler) reconcileSlack(ctx context.Context, u store.User, c *store.Connection, want presence.DesiredState, now time.Time) time.Time {
 	cred, err := s.credential(ctx, c, s.slack.Refresh, now)
 	if err != nil {
@@ -167,6 +173,20 @@ func (r *slackReconciler) withRetryOnExpiry(ctx context.Context, fn func() error
 	return err
 }
 
+// adopted logs that target already showed what this run would have written.
+func (r *slackReconciler) adopted(target string) {
+	r.s.log.Info("provider already shows the wanted state; recorded it without writing", "user", r.u.ID, "connection", r.c.ID, "target", target)
+}
+
+// sameSecond reports whether a and b are the same instant to the second (providers keep
+// expirations in whole seconds), or both zero.
+func sameSecond(a, b time.Time) bool {
+	if a.IsZero() || b.IsZero() {
+		return a.IsZero() && b.IsZero()
+	}
+	return a.Unix() == b.Unix()
+}
+
 func decodeWritten(ts *store.TargetState) slackWritten {
 	var w slackWritten
 	if len(ts.Written) > 0 {
@@ -210,6 +230,8 @@ func expired(s presence.SlackStatus, now time.Time) bool {
 
 // status reconciles the custom status. Rules:
 //   - write only what differs from what we last wrote;
+//   - when Slack already shows the status we would write (an earlier run wrote it and
+//     stopped before recording it), record it without writing;
 //   - before replacing a status, read it: a status that is not ours was set by the person and
 //     is left alone when their rule says so (and the activity log says why);
 //   - when our block ends and we had replaced the person's status, restore it with its
@@ -233,14 +255,17 @@ func (r *slackReconciler) status(ctx context.Context, want presence.DesiredState
 		if err != nil {
 			return err
 		}
-		mine := (!ours.IsZero() && sameShown(cur, ours)) || (!sent.IsZero() && sameShown(cur, sent))
-		if !sent.IsZero() && sameShown(cur, d) && cur.Expiration.Equal(d.Expiration) {
-			// The write whose answer was lost went through: nothing more to write.
+		if sameShown(cur, d) && sameSecond(cur.Expiration, d.Expiration) {
+			// Slack shows exactly this status, expiration to the second: an earlier run wrote
+			// it and stopped before recording it, or its answer was lost. A status set by hand
+			// cannot carry our expiration by chance, so this is ours: record it, do not write
+			// it again.
 			w.Status, w.Sent, w.Skipped, w.Kind = d, presence.SlackStatus{}, presence.SlackStatus{}, want.Kind
 			encodeWritten(ts, w)
-			r.s.activity(ctx, r.u.ID, store.Activity{At: r.now, Kind: string(want.Kind), Target: targetSlackStatus, Outcome: "set", Reason: "from " + want.Cause})
+			r.adopted(targetSlackStatus)
 			return nil
 		}
+		mine := (!ours.IsZero() && sameShown(cur, ours)) || (!sent.IsZero() && sameShown(cur, sent))
 		if !cur.IsZero() && !mine {
 			if r.u.Rules.LeaveOwnStatus {
 				w.Skipped, w.Status, w.Sent, w.Kind = d, presence.SlackStatus{}, presence.SlackStatus{}, want.Kind
@@ -253,6 +278,11 @@ func (r *slackReconciler) status(ctx context.Context, want presence.DesiredState
 				return err
 			}
 			ts.Replaced = sealed
+			// Keep theirs before replacing it: a run that stops after the write (and whose
+			// successor adopts our status) must still be able to put theirs back.
+			if err := r.s.st.PutTargetState(ctx, *ts); err != nil {
+				return err
+			}
 		}
 		// Until the answer comes, what we sent may be what Slack shows (kept in the store
 		// even when the call fails).
@@ -348,7 +378,8 @@ func (r *slackReconciler) openReplaced(blob []byte) (presence.SlackStatus, bool,
 }
 
 // dnd reconciles the Do Not Disturb snooze: start one when wanted (unless the person's own
-// snooze already covers the time), and end only a snooze we started.
+// snooze already covers the time, or one ending where ours would is already on: an earlier
+// run's, recorded without writing), and end only a snooze we started.
 func (r *slackReconciler) dnd(ctx context.Context, want presence.DesiredState, ts *store.TargetState) error {
 	w := decodeWritten(ts)
 	d := want.SlackDND
@@ -374,14 +405,17 @@ func (r *slackReconciler) dnd(ctx context.Context, want presence.DesiredState, t
 		if err != nil {
 			return err
 		}
+		if cur.On && !cur.Until.Before(d.Until.Add(-time.Second)) && !cur.Until.After(d.Until.Add(time.Minute)) {
+			// A snooze ends where ours would (Slack rounds a snooze up to whole minutes): an
+			// earlier run started it and stopped before recording it, or its answer was lost.
+			// Record it as ours.
+			encodeWritten(ts, slackWritten{DND: cur, Kind: want.Kind})
+			r.adopted(targetSlackDND)
+			return nil
+		}
 		if cur.On && !sent.IsZero() && near(cur.Until, sent) {
 			// The snooze whose answer was lost went through: it is ours.
 			ours = cur
-			if near(cur.Until, d.Until) {
-				encodeWritten(ts, slackWritten{DND: cur, Kind: want.Kind})
-				r.s.activity(ctx, r.u.ID, store.Activity{At: r.now, Kind: string(want.Kind), Target: targetSlackDND, Outcome: "set", Reason: "from " + want.Cause})
-				return nil
-			}
 		}
 		if cur.On && (!ours.On || !cur.Until.Equal(ours.Until)) && !cur.Until.Before(d.Until) {
 			// The person's own snooze already covers the block: leave it.

@@ -50,7 +50,19 @@ type teamsWritten struct {
 	Sent      string        `json:"sent,omitempty"`
 	SentUntil time.Time     `json:"sent_until,omitzero"`
 	Kind      presence.Kind `json:"kind,omitempty"`
+	// Pending is the presence session we are about to ask for, stored before asking: Graph
+	// cannot show an app its own session (only the aggregated presence, which Teams also sets
+	// by itself during calls), so after a run that stopped between the call and the store
+	// update, only this record says that the presence Teams shows may be ours.
+	Pending *teamsWritten `json:"pending,omitempty"`
 }
+
+// Graph's range for a presence session's expirationDuration (api-notes.md 4.3). The scheduler
+// asks for lengths inside it, so the session end it records before asking is the one Graph sets.
+const (
+	minTeamsSession = 5 * time.Minute
+	maxTeamsSession = 4 * time.Hour
+)
 
 func decodeTeams(ts *store.TargetState) teamsWritten {
 	var w teamsWritten
@@ -178,7 +190,10 @@ func (a *answeredTeams) SetStatusMessage(ctx context.Context, cred provider.Cred
 
 // teamsPresence keeps our app presence session set for the block, renewing sessions longer
 // than Graph allows, and ends it only when it would outlive the block. A session set for
-// exactly the rest of the block expires by itself: nothing is written at the end.
+// exactly the rest of the block expires by itself: nothing is written at the end. Before
+// asking for a new pair it stores the request (Pending), so that after a run that stopped
+// between the call and the store update, a Teams presence showing that pair is adopted
+// instead of set again.
 func (s *Scheduler) teamsPresence(ctx context.Context, api TeamsAPI, u store.User, cred provider.Credential, want presence.DesiredState, ts *store.TargetState, now time.Time) (time.Time, error) {
 	w := decodeTeams(ts)
 	d := want.TeamsPresence
@@ -191,8 +206,40 @@ func (s *Scheduler) teamsPresence(ctx context.Context, api TeamsAPI, u store.Use
 			}
 			return time.Time{}, nil
 		}
-		got, err := api.SetPresence(ctx, cred, d.Availability, d.Activity, d.Until.Sub(now))
+		// A new pair (not a renewal, nor the pair Teams shows already for another end): the
+		// aggregated presence can tell whether an earlier run set it, if it said it would.
+		fresh := !live || w.Availability != d.Availability || w.Activity != d.Activity
+		if p := w.Pending; fresh && p != nil && p.Availability == d.Availability && p.Activity == d.Activity && p.Until.Equal(d.Until) && p.SessionEnd.After(now) {
+			cur, err := api.Teams(ctx, cred)
+			if err != nil {
+				return time.Time{}, err
+			}
+			if cur.Availability == d.Availability && cur.Activity == d.Activity {
+				// The session an earlier run asked for, and did not record, is on: adopt it.
+				w = *p
+				encodeTeams(ts, w)
+				s.log.Info("provider already shows the wanted state; recorded it without writing", "user", u.ID, "target", targetTeamsPresence)
+				return sessionNext(w, d.Until), nil
+			}
+		}
+		ask := min(max(d.Until.Sub(now), minTeamsSession), maxTeamsSession)
+		if fresh {
+			w.Pending = &teamsWritten{Availability: d.Availability, Activity: d.Activity, Until: d.Until, SessionEnd: now.Add(ask), Kind: want.Kind}
+			encodeTeams(ts, w)
+			if err := s.st.PutTargetState(ctx, *ts); err != nil {
+				return time.Time{}, err
+			}
+		}
+		got, err := api.SetPresence(ctx, cred, d.Availability, d.Activity, ask)
 		if err != nil {
+			if fresh {
+				// Graph refused it: nothing of ours to adopt later.
+				w.Pending = nil
+				encodeTeams(ts, w)
+				if perr := s.st.PutTargetState(ctx, *ts); perr != nil {
+					s.log.Error("store target state", "user", u.ID, "target", ts.Target, "err", perr)
+				}
+			}
 			return time.Time{}, err
 		}
 		outcome := "set"
@@ -202,13 +249,10 @@ func (s *Scheduler) teamsPresence(ctx context.Context, api TeamsAPI, u store.Use
 		w = teamsWritten{Availability: d.Availability, Activity: d.Activity, Until: d.Until, SessionEnd: now.Add(got), Kind: want.Kind}
 		encodeTeams(ts, w)
 		s.activity(ctx, u.ID, store.Activity{At: now, Kind: string(want.Kind), Target: targetTeamsPresence, Outcome: outcome, Reason: "from " + want.Cause})
-		if w.SessionEnd.Before(d.Until) {
-			return w.SessionEnd.Add(-sessionRenewAhead), nil
-		}
-		if w.SessionEnd.After(d.Until) {
-			return d.Until, nil // the session outlives the block: end it then
-		}
-		return time.Time{}, nil
+		return sessionNext(w, d.Until), nil
+	}
+	if p := w.Pending; p != nil && p.SessionEnd.After(now) {
+		live = true // a session an earlier run may have set, and not recorded, may outlive the block
 	}
 	if live {
 		if err := api.ClearPresence(ctx, cred); err != nil {
@@ -220,6 +264,19 @@ func (s *Scheduler) teamsPresence(ctx context.Context, api TeamsAPI, u store.Use
 		encodeTeams(ts, teamsWritten{})
 	}
 	return time.Time{}, nil
+}
+
+// sessionNext is when a presence session w, set for a block ending at until, needs the
+// scheduler again: its renewal, or the block's end when the session outlives it (it is ended
+// then), or never (zero) when it expires with the block.
+func sessionNext(w teamsWritten, until time.Time) time.Time {
+	if w.SessionEnd.Before(until) {
+		return w.SessionEnd.Add(-sessionRenewAhead)
+	}
+	if w.SessionEnd.After(until) {
+		return until
+	}
+	return time.Time{}
 }
 
 // teamsMessage sets the status message like a Slack status: never over a message the person
@@ -244,10 +301,12 @@ func (s *Scheduler) teamsMessage(ctx context.Context, api TeamsAPI, u store.User
 		if err != nil {
 			return err
 		}
-		if sent != "" && cur.Message == d.Text && sent == d.Text && w.SentUntil.Equal(d.Until) {
-			// The write whose answer was lost went through.
+		if cur.Message == d.Text && (sameSecond(cur.MessageExpiry, d.Until) || (sent == d.Text && w.SentUntil.Equal(d.Until))) {
+			// Teams shows this message with our expiry, or the one whose answer was lost: an
+			// earlier run wrote it and stopped before recording it (see the Slack status).
+			// Record it, do not write it again.
 			encodeTeams(ts, teamsWritten{Message: d.Text, Until: d.Until, Kind: want.Kind})
-			s.activity(ctx, u.ID, store.Activity{At: now, Kind: string(want.Kind), Target: targetTeamsMessage, Outcome: "set", Reason: "from " + want.Cause})
+			s.log.Info("provider already shows the wanted state; recorded it without writing", "user", u.ID, "connection", c.ID, "target", targetTeamsMessage)
 			return nil
 		}
 		theirs := cur.Message != "" && cur.Message != ours && cur.Message != sent
@@ -262,6 +321,10 @@ func (s *Scheduler) teamsMessage(ctx context.Context, api TeamsAPI, u store.User
 				return err
 			}
 			ts.Replaced = sealed
+			// Keep theirs before replacing it (see the Slack status).
+			if err := s.st.PutTargetState(ctx, *ts); err != nil {
+				return err
+			}
 		}
 		// Until the answer comes, what we sent may be what Teams shows (kept in the store even
 		// when the call fails).

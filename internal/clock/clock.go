@@ -107,6 +107,18 @@ func (f *Fake) NextDeadline() (time.Time, bool) {
 	return next, ok
 }
 
+// HasTimerAt reports whether a pending timer fires at exactly t (one of several sleepers).
+func (f *Fake) HasTimerAt(t time.Time) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, tm := range f.timers {
+		if tm.active && tm.when.Equal(t) {
+			return true
+		}
+	}
+	return false
+}
+
 func (f *Fake) notifyLocked() {
 	for _, w := range f.waiters {
 		w <- struct{}{}

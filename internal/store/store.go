@@ -249,3 +249,16 @@ type Store interface {
 	DueCount(ctx context.Context, now time.Time) (total, due int, err error)
 	RemoveDue(ctx context.Context, userID string) error
 }
+
+// DueWaker is implemented by stores that several processes share (Redis). A process handing
+// claims back at shutdown (Complete with the time they were due) tells the others, which would
+// otherwise sleep until the next due time they knew of. A store one process owns (bolt) has
+// nobody to tell and does not implement it.
+type DueWaker interface {
+	// WakeDue tells every process watching that people became due earlier than they knew.
+	WakeDue(ctx context.Context) error
+	// WatchDue calls fn after each WakeDue of any process (its own included) until ctx ends,
+	// then returns. A wake-up sent while the connection is down is lost (the sleeper still
+	// wakes at its next due time).
+	WatchDue(ctx context.Context, fn func())
+}

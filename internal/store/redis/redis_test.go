@@ -155,3 +155,50 @@ func TestOpenUnreachable(t *testing.T) {
 		t.Errorf("open of an unreachable Redis: err = %v", err)
 	}
 }
+
+// A wake-up published by one process reaches every process watching the same database.
+func TestWakeDue(t *testing.T) {
+	_, url := testClient(t)
+	ctx := t.Context()
+	a, err := redis.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	b, err := redis.Open(ctx, url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+
+	woken := make(chan struct{}, 10)
+	wctx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		b.WatchDue(wctx, func() { woken <- struct{}{} })
+	}()
+	// The subscription starts asynchronously: publish until the watcher hears one.
+	deadline := time.After(10 * time.Second)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+wait:
+	for {
+		if err := a.WakeDue(ctx); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case <-woken:
+			break wait
+		case <-tick.C:
+		case <-deadline:
+			t.Fatal("WatchDue heard no WakeDue within 10s")
+		}
+	}
+	stop()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("WatchDue did not return after its context ended")
+	}
+}

@@ -65,6 +65,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"due_lease_expiry", testDueLeaseExpiry},
 		{"due_extend_lease", testDueExtendLease},
 		{"due_complete", testDueComplete},
+		{"due_hand_back", testDueHandBack},
 		{"due_remove", testDueRemove},
 		{"due_concurrent_claims", testDueConcurrentClaims},
 		{"delete_user", testDeleteUser},
@@ -877,6 +878,43 @@ func testDueComplete(t *testing.T, h Harness) {
 	// A completed claim cannot be completed again to move the due time.
 	if err := s.Complete(c, claims["plain"], t0.Add(24*time.Hour)); !errors.Is(err, store.ErrConflict) {
 		t.Errorf("second complete of an old claim: err = %v, want ErrConflict", err)
+	}
+}
+
+// testDueHandBack: a worker that stops (a graceful shutdown) hands its claims back with
+// Complete at the time it stops; another worker claims them at once, not after the lease.
+func testDueHandBack(t *testing.T, h Harness) {
+	s, c := h.Store, ctx(t)
+	lease := 30 * time.Second
+	must(t, "mark", s.MarkDue(c, "ua", t0))
+	must(t, "mark", s.MarkDue(c, "ub", t0.Add(-time.Minute)))
+	must(t, "mark", s.MarkDue(c, "later", t0.Add(time.Hour)))
+	cl, err := s.ClaimDue(c, t0, 10, lease)
+	must(t, "claim", err)
+	if ids := claimIDs(cl); !slices.Equal(ids, []string{"ua", "ub"}) {
+		t.Fatalf("claimed %v, want [ua ub]", ids)
+	}
+	stop := t0.Add(2 * time.Second)
+	if got, err := s.ClaimDue(c, stop, 10, lease); err != nil || len(got) != 0 {
+		t.Fatalf("claim while held = %v, %v; want nothing", claimIDs(got), err)
+	}
+	for _, x := range cl {
+		must(t, "hand back", s.Complete(c, x, stop))
+	}
+	if _, due := dueCount(t, s, stop); due != 2 {
+		t.Errorf("due after the hand-back = %d, want 2", due)
+	}
+	if got := nextDue(t, s); !got.Equal(stop) {
+		t.Errorf("next due after the hand-back = %v, want %v", got, stop)
+	}
+	got, err := s.ClaimDue(c, stop, 10, lease)
+	must(t, "claim after the hand-back", err)
+	if ids := claimIDs(got); !slices.Equal(ids, []string{"ua", "ub"}) {
+		t.Errorf("claim after the hand-back = %v, want [ua ub] at once", ids)
+	}
+	// The handed-back claims are over: the stopped worker cannot complete them again.
+	if err := s.Complete(c, cl[0], stop.Add(time.Hour)); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("complete of a handed-back claim held by another worker: err = %v, want ErrConflict", err)
 	}
 }
 
