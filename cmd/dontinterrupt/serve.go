@@ -288,16 +288,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	go func() { schedDone <- sched.Run(schedCtx) }()
 	defer func() { stopSched(); <-schedDone }()
 
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-	}
+	srv := newHTTPServer(ctx, handler, log)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
@@ -322,6 +313,22 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newHTTPServer is the service's HTTP server. Every phase of a request has a deadline, so a
+// client that sends its headers or body slowly (slowloris), or never reads the answer, cannot
+// hold a connection for long.
+func newHTTPServer(ctx context.Context, handler http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
 }
 
 // rotationWatch re-encrypts credentials when the keyset's primary key changes (or when a
