@@ -63,6 +63,27 @@ func testRedisURL(t *testing.T) string {
 			u = pu.String()
 		}
 	}
+	return flushedRedis(t, u)
+}
+
+// testRedisDB returns database db of the test Redis (DI_TEST_REDIS_URL's server, or the local
+// one), flushed, or skips: for a test that must not share the e2e database.
+func testRedisDB(t *testing.T, db int) string {
+	u := "redis://127.0.0.1:6379"
+	if env := os.Getenv("DI_TEST_REDIS_URL"); env != "" {
+		u = env
+	}
+	pu, err := url.Parse(u)
+	if err != nil {
+		t.Fatalf("DI_TEST_REDIS_URL: %v", err)
+	}
+	pu.Path = "/" + strconv.Itoa(db)
+	return flushedRedis(t, pu.String())
+}
+
+// flushedRedis pings and flushes the Redis database at u, or skips (fails under CI) when there
+// is no Redis.
+func flushedRedis(t *testing.T, u string) string {
 	opt, err := goredis.ParseURL(u)
 	if err != nil {
 		t.Fatal(err)
@@ -85,10 +106,12 @@ func testRedisURL(t *testing.T) string {
 
 // worldOptions adjust the fakes of a world before they start.
 type worldOptions struct {
-	env    map[string]string
-	google func(*googlefake.Options)
-	slack  func(*slackfake.Options)
-	graph  func(*graphfake.Options)
+	env map[string]string
+	// redisDB, when not 0, is the Redis database of a "redis" world instead of the e2e one.
+	redisDB int
+	google  func(*googlefake.Options)
+	slack   func(*slackfake.Options)
+	graph   func(*graphfake.Options)
 }
 
 func newWorld(t *testing.T, storeKind string, extraEnv ...map[string]string) *e2eWorld {
@@ -199,7 +222,11 @@ func newWorldWith(t *testing.T, storeKind string, o worldOptions) *e2eWorld {
 	case "bolt":
 		w.env["DI_STORE"] = "bolt:" + filepath.Join(dir, "di.db")
 	case "redis":
-		w.env["DI_STORE"] = testRedisURL(t)
+		if o.redisDB != 0 {
+			w.env["DI_STORE"] = testRedisDB(t, o.redisDB)
+		} else {
+			w.env["DI_STORE"] = testRedisURL(t)
+		}
 	}
 	if storeKind == "redis" {
 		// The keyset must exist in Redis mode.

@@ -358,10 +358,15 @@ func (r *rotationWatch) run(ctx context.Context) {
 		r.log.Error("re-encrypt credentials", "err", err)
 		return
 	}
-	if res.Reencrypted > 0 {
-		r.log.Info("re-encrypted credentials under the primary key", "count", res.Reencrypted, "primary", fmt.Sprintf("%08x", primary))
+	if res.Reencrypted > 0 || res.Conflicts > 0 {
+		r.log.Info("re-encrypted credentials under the primary key", "count", res.Reencrypted, "changed_meanwhile", res.Conflicts, "primary", fmt.Sprintf("%08x", primary))
 	}
-	if res.Conflicts == 0 {
-		r.done = primary
+	if res.Conflicts > 0 {
+		return // those changed meanwhile are looked at again on the next pass
 	}
+	if r.done != 0 {
+		// A rotation while serving is over (the first pass, at start-up, says nothing).
+		r.log.Info("every credential is under the primary key", "total", res.Total, "primary", fmt.Sprintf("%08x", primary))
+	}
+	r.done = primary
 }
