@@ -525,7 +525,8 @@ func TestEndToEndRateLimitAndRevocation(t *testing.T) {
 		w.signInAndConnect()
 		w.slack.RevokeUserTokens(slackUser)
 		start := time.Now().Add(2 * time.Second).Truncate(time.Second).Add(time.Second)
-		w.google.AddEvent(googlefake.DefaultSub, "primary", googlefake.Event{Summary: secretTitle, Start: start, End: start.Add(3 * time.Second)})
+		// Long enough to be written even when the first sync comes late on a busy machine.
+		w.google.AddEvent(googlefake.DefaultSub, "primary", googlefake.Event{Summary: secretTitle, Start: start, End: start.Add(time.Minute)})
 		w.connectGoogle()
 		var body string
 		w.waitFor("the Slack connection to show as broken", 15*time.Second, func() bool {

@@ -118,15 +118,15 @@ func rotateUnderLoad(t *testing.T, kind string) {
 	if code, body := people[0].getVia(t, "/connect/teams"); code != 200 || !strings.Contains(body, "conn-teams") {
 		t.Fatalf("connect Teams: %d\n%s", code, body)
 	}
-	// Two people with a meeting every 2 s for 20 s, in their calendars before they connect
-	// them; the rotation runs 5 s into the train.
+	// Two people with a 3 s meeting every 4 s for 24 s, in their calendars before they
+	// connect them; the rotation runs 6 s into the train.
 	t0 := nextStart(6 * time.Second)
 	for _, p := range people {
 		if p.calendar {
-			for k := range 10 {
-				start := t0.Add(time.Duration(k) * 2 * time.Second)
-				w.google.AddEvent(p.sub, "primary", googlefake.Event{Summary: secretTitle, Start: start, End: start.Add(time.Second)})
-				p.events = append(p.events, start.Add(time.Second))
+			for k := range 6 {
+				start := t0.Add(time.Duration(k) * 4 * time.Second)
+				w.google.AddEvent(p.sub, "primary", googlefake.Event{Summary: secretTitle, Start: start, End: start.Add(3 * time.Second)})
+				p.events = append(p.events, start.Add(3*time.Second))
 			}
 		}
 		if code, body := p.getVia(t, "/connect/google"); code != 200 || !strings.Contains(body, "conn-google") {
@@ -248,8 +248,8 @@ func rotateUnderLoad(t *testing.T, kind string) {
 		}
 	}()
 
-	// The rotation, 5 s into the train of meetings.
-	w.waitFor("the rotation's time", 20*time.Second, func() bool { return time.Now().After(t0.Add(5 * time.Second)) })
+	// The rotation, 6 s into the train of meetings.
+	w.waitFor("the rotation's time", 20*time.Second, func() bool { return time.Now().After(t0.Add(6 * time.Second)) })
 	var out bytes.Buffer
 	rotateStart := time.Now()
 	if err := run(ctx, []string{"di", "keys", "rotate"}, envOf(w.env), &out, io.Discard); err != nil {
@@ -302,6 +302,8 @@ func rotateUnderLoad(t *testing.T, kind string) {
 		}
 		return time.Now().After(lastEnd.Add(time.Second))
 	})
+	// What the service logged under load (stopping the load cancels requests in flight).
+	served := w.logs.String()
 	stopLoad()
 	wg.Wait()
 
@@ -349,8 +351,7 @@ func rotateUnderLoad(t *testing.T, kind string) {
 		t.Errorf("Teams tokens refreshed at %v, want refreshes before the rotation (%v) and after it (%v)", refreshes, rotateStart, rotated)
 	}
 	t.Logf("Teams: %d presence writes, %d token refreshes", len(teams), len(refreshes))
-	// Nothing went wrong while serving (the shutdown cancels work in flight, which may log).
-	served := w.logs.String()
+	// Nothing went wrong while serving (stopping cancels work in flight, which may log).
 	if err := w.stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
