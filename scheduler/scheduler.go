@@ -543,17 +543,48 @@ func (s *Scheduler) refresh(ctx context.Context, c *store.Connection, cred provi
 	if err != nil {
 		return cred, err
 	}
+	defer clear(pt)
 	blob, err := s.vault.Seal(pt, c.UserID, c.ID)
-	clear(pt)
 	if err != nil {
 		return cred, err
 	}
-	if err := s.st.SwapCredential(ctx, c.UserID, c.ID, c.Credential, blob); err != nil {
+	err = s.st.SwapCredential(ctx, c.UserID, c.ID, c.Credential, blob)
+	if errors.Is(err, store.ErrConflict) {
+		// A key rotation may have sealed the same token again while we refreshed it. The
+		// refreshed token must not be lost (a rotated refresh token is spent): it replaces
+		// that one, sealed under what is now the primary key.
+		if cur, ok := s.resealedMeanwhile(ctx, c); ok {
+			if blob, err = s.vault.Seal(pt, c.UserID, c.ID); err == nil {
+				err = s.st.SwapCredential(ctx, c.UserID, c.ID, cur, blob)
+			}
+		}
+	}
+	if err != nil {
 		return cred, fmt.Errorf("store refreshed token: %w", err)
 	}
 	c.Credential = blob
 	s.activity(ctx, c.UserID, store.Activity{At: now, Kind: "token", Target: c.Provider, Outcome: "refreshed"})
 	return fresh, nil
+}
+
+// resealedMeanwhile reports whether the stored credential of c changed only in its sealing
+// (the same plaintext, re-encrypted by a key rotation) since c was read, and returns it.
+func (s *Scheduler) resealedMeanwhile(ctx context.Context, c *store.Connection) ([]byte, bool) {
+	cur, err := s.st.GetConnection(ctx, c.UserID, c.ID)
+	if err != nil {
+		return nil, false
+	}
+	was, err := s.vault.Open(c.Credential, c.UserID, c.ID)
+	if err != nil {
+		return nil, false
+	}
+	defer clear(was)
+	now, err := s.vault.Open(cur.Credential, c.UserID, c.ID) // reloads a keyset that gained a key
+	if err != nil {
+		return nil, false
+	}
+	defer clear(now)
+	return cur.Credential, bytes.Equal(was, now)
 }
 
 // broken marks a connection broken after the provider said the grant is gone: in memory at

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -1151,6 +1152,61 @@ func TestSlackTokenExpiredIsRefreshedAndRetried(t *testing.T) {
 	}
 	if fresh := e.open(e.connection(ada.id, ada.slack.ID)); fresh.AccessToken == cred.AccessToken {
 		t.Error("the refreshed token was not stored")
+	}
+}
+
+// TestRefreshSurvivesReencryption: a key rotation seals the credential again while the
+// scheduler is refreshing its token (after reading it, before storing the refreshed one). The
+// refreshed token is stored all the same, not lost: with token rotation the old refresh token
+// is spent, and losing the new one would break the connection at the next refresh.
+func TestRefreshSurvivesReencryption(t *testing.T) {
+	var e *env
+	var slackConn store.Connection
+	resealed := 0
+	e = newEnv(t, envOptions{tokenRotation: true, slackHook: func(r *http.Request) {
+		if slackConn.ID == "" || !strings.HasSuffix(r.URL.Path, "/oauth.v2.access") || resealed > 0 {
+			return
+		}
+		// What `keys rotate` does to the credential: the same plaintext, sealed again.
+		c := e.connection(slackConn.UserID, slackConn.ID)
+		pt, err := e.vault.Open(c.Credential, c.UserID, c.ID)
+		if err != nil {
+			t.Errorf("open: %v", err)
+			return
+		}
+		blob, _ := e.vault.Seal(pt, c.UserID, c.ID)
+		if err := e.st.SwapCredential(e.ctx, c.UserID, c.ID, c.Credential, blob); err != nil {
+			t.Errorf("re-encrypt: %v", err)
+		}
+		resealed++
+	}})
+	ada := e.addPerson("u-ada", "sub-ada", "U0001", rules(nil))
+	inst := e.connectSlack("U0001")
+	old := inst.Credential
+	ada.slack = e.putSlack(ada.id, "U0001", old)
+	slackConn = ada.slack
+
+	start := old.Expiry.Add(-4 * time.Minute)
+	e.addEvent(ada, meeting(start, start.Add(30*time.Minute)))
+	e.sfake.Reset()
+	e.process(ada, start)
+
+	if resealed != 1 {
+		t.Fatalf("the credential was re-encrypted %d times during the refresh, want 1", resealed)
+	}
+	if c := e.sfake.CallsTo("oauth.v2.access"); len(c) != 1 || c[0].Error != "" {
+		t.Fatalf("oauth.v2.access calls:%s, want one refresh", describe(c))
+	}
+	if sets := e.okCalls("users.profile.set", "U0001"); len(sets) != 1 {
+		t.Errorf("%d successful users.profile.set, want 1:%s", len(sets), describe(e.sfake.Calls()))
+	}
+	fresh := e.open(e.connection(ada.id, ada.slack.ID))
+	if fresh.RefreshToken == "" || fresh.RefreshToken == old.RefreshToken || fresh.AccessToken == old.AccessToken {
+		t.Fatal("the refreshed token was lost: the store still holds the spent one")
+	}
+	// The stored refresh token is the live one.
+	if _, err := e.sc.Refresh(e.ctx, fresh, e.clk.Now()); err != nil {
+		t.Errorf("refresh with the stored token: %v", err)
 	}
 }
 

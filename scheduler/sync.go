@@ -181,7 +181,7 @@ func (s *Scheduler) ensureWatch(ctx context.Context, c *store.Connection, src So
 	if err != nil {
 		return err
 	}
-	ss.ChannelID, ss.ChannelExpiry, ss.ChannelToken = id, exp, token
+	ss.ChannelID, ss.ChannelExpiry, ss.ChannelToken = id, exp, store.ChannelTokenDigest(token)
 	s.activity(ctx, c.UserID, store.Activity{At: now, Kind: "push", Target: c.Provider, Outcome: "subscribed"})
 	return nil
 }

@@ -945,7 +945,7 @@ func TestOutlookPushSubscriptionCreatedAndRenewed(t *testing.T) {
 		t.Fatalf("graphfake has %d subscriptions, want 1", len(subs))
 	}
 	sub := subs[0]
-	if sub.ID != ss.ChannelID || sub.ClientState != ss.ChannelToken || sub.NotificationURL != notifyURL ||
+	if sub.ID != ss.ChannelID || store.ChannelTokenDigest(sub.ClientState) != ss.ChannelToken || sub.NotificationURL != notifyURL ||
 		sub.UserID != oidAda || sub.Resource != "me/events" || !sub.Expires.Equal(ss.ChannelExpiry) {
 		t.Errorf("subscription %+v, want ours (ID %s, our clientState, %s, expiring %s)", sub, ss.ChannelID, notifyURL, ss.ChannelExpiry)
 	}
@@ -961,7 +961,7 @@ func TestOutlookPushSubscriptionCreatedAndRenewed(t *testing.T) {
 	if _, err := e.mfake.WaitForNotification(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	if got := wr.clientStates(); len(got) == 0 || got[0] != ss.ChannelToken {
+	if got := wr.clientStates(); len(got) == 0 || store.ChannelTokenDigest(got[0]) != ss.ChannelToken {
 		t.Errorf("notifications carried clientState %q, want ours", got)
 	}
 

@@ -1,7 +1,6 @@
 package web
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -111,8 +110,7 @@ func (s *Server) matchSubscription(r *http.Request, n graphNotification) (store.
 			continue
 		}
 		for _, ss := range states {
-			if ss.ChannelID == n.SubscriptionID && ss.ChannelToken != "" &&
-				subtle.ConstantTimeCompare([]byte(ss.ChannelToken), []byte(n.ClientState)) == 1 &&
+			if ss.ChannelID == n.SubscriptionID && store.ChannelTokenMatches(ss.ChannelToken, n.ClientState) &&
 				(ss.ChannelExpiry.IsZero() || ss.ChannelExpiry.After(s.clock.Now().Add(-time.Hour))) {
 				return c, true
 			}

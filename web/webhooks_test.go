@@ -74,7 +74,7 @@ func (e *env) seedOutlook(oid, subID, clientState string, expiry time.Time) outl
 		e.t.Fatal(err)
 	}
 	o.ss = store.SyncState{ConnectionID: o.conn.ID, Resource: "calendar", Token: "delta-" + oid,
-		ChannelID: subID, ChannelToken: clientState, ChannelExpiry: expiry}
+		ChannelID: subID, ChannelToken: store.ChannelTokenDigest(clientState), ChannelExpiry: expiry}
 	if err := e.st.PutSyncState(ctx, o.ss); err != nil {
 		e.t.Fatal(err)
 	}

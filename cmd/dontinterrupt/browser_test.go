@@ -69,7 +69,7 @@ func browserArtifactDir(t *testing.T) string {
 // startSandboxForBrowser runs the service in sandbox mode on a port picked here, so that
 // DI_PUBLIC_URL (where the fakes send the browser back) is exactly the address the browser
 // uses. A port taken between picking and listening is retried with another one.
-func startSandboxForBrowser(t *testing.T) (string, *syncBuffer) {
+func startSandboxForBrowser(t *testing.T) (string, *syncBuffer, map[string]string) {
 	t.Helper()
 	dir := t.TempDir()
 	var last error
@@ -89,12 +89,16 @@ func startSandboxForBrowser(t *testing.T) (string, *syncBuffer) {
 			"DI_KEYSET_FILE": filepath.Join(dir, fmt.Sprintf("keyset-%d.json", attempt)),
 			"DI_LOG_LEVEL":   "debug",
 		}
+		// The fakes take the provider secrets from here, so the scan knows what to look for.
+		for k, v := range browserSecrets {
+			env[k] = v
+		}
 		base, logs, err := tryStartService(t, env)
 		if err == nil {
 			if base != "http://"+addr {
 				t.Fatalf("service listens on %s, want %s", base, "http://"+addr)
 			}
-			return base, logs
+			return base, logs, env
 		}
 		if !errors.Is(err, syscall.EADDRINUSE) && !strings.Contains(err.Error(), "address already in use") {
 			t.Fatalf("service did not start: %v\n%s", err, logs)
@@ -103,7 +107,7 @@ func startSandboxForBrowser(t *testing.T) (string, *syncBuffer) {
 		t.Logf("port %d was taken before the service listened (%v); trying another", port, err)
 	}
 	t.Fatalf("no free port after 5 tries: %v", last)
-	return "", nil
+	return "", nil, nil
 }
 
 // tryStartService is startService that reports a start-up failure instead of failing the
@@ -337,7 +341,7 @@ func waitForPage(ctx context.Context, path, sel, want string) error {
 func TestBrowserJourney(t *testing.T) {
 	chrome := chromiumPath(t)
 	artifacts := browserArtifactDir(t)
-	base, logs := startSandboxForBrowser(t)
+	base, logs, env := startSandboxForBrowser(t)
 
 	// Everything, Chromium included, ends within two minutes; the steps end sooner, so a
 	// failure still has time for its screenshot.
@@ -366,6 +370,12 @@ func TestBrowserJourney(t *testing.T) {
 
 	j := &journey{t: t, tab: tab, deadline: time.Now().Add(95 * time.Second), base: base, artifacts: artifacts, logs: logs}
 	t.Logf("service at %s, Chromium %s, artifacts in %s", base, chrome, artifacts)
+	traffic := recordBrowser(t, tab, base)
+	defer func() {
+		if !t.Failed() {
+			traffic.scan(t, env, logs)
+		}
+	}()
 
 	j.step("landing", 15*time.Second, func(ctx context.Context) error {
 		if err := visit(ctx, base+"/"); err != nil {

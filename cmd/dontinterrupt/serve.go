@@ -292,16 +292,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	go func() { schedDone <- sched.Run(schedCtx) }()
 	defer func() { stopSched(); <-schedDone }()
 
-	srv := &http.Server{
-		Handler:           handler,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-		BaseContext:       func(net.Listener) context.Context { return ctx },
-	}
+	srv := newHTTPServer(ctx, handler, log)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
 
@@ -326,6 +317,22 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// newHTTPServer is the service's HTTP server. Every phase of a request has a deadline, so a
+// client that sends its headers or body slowly (slowloris), or never reads the answer, cannot
+// hold a connection for long.
+func newHTTPServer(ctx context.Context, handler http.Handler, log *slog.Logger) *http.Server {
+	return &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
 }
 
 // rotationWatch re-encrypts credentials when the keyset's primary key changes (or when a
@@ -355,12 +362,17 @@ func (r *rotationWatch) run(ctx context.Context) {
 		r.log.Error("re-encrypt credentials", "err", err)
 		return
 	}
-	if res.Reencrypted > 0 {
-		r.log.Info("re-encrypted credentials under the primary key", "count", res.Reencrypted, "primary", fmt.Sprintf("%08x", primary))
+	if res.Reencrypted > 0 || res.Conflicts > 0 {
+		r.log.Info("re-encrypted credentials under the primary key", "count", res.Reencrypted, "changed_meanwhile", res.Conflicts, "primary", fmt.Sprintf("%08x", primary))
 	}
-	if res.Conflicts == 0 {
-		r.done = primary
+	if res.Conflicts > 0 {
+		return // those changed meanwhile are looked at again on the next pass
 	}
+	if r.done != 0 {
+		// A rotation while serving is over (the first pass, at start-up, says nothing).
+		r.log.Info("every credential is under the primary key", "total", res.Total, "primary", fmt.Sprintf("%08x", primary))
+	}
+	r.done = primary
 }
 
 // rateSchedule is where writes are booked against the rate limits: in Redis when the store is

@@ -86,8 +86,9 @@ type SyncState struct {
 	Resource     string `json:"resource"`
 	Token        string `json:"token,omitempty"`
 	ChannelID    string `json:"channel_id,omitempty"`
-	// ChannelToken is the secret a push notification must carry (Graph clientState, Google
-	// channel token); checked in constant time.
+	// ChannelToken is the digest (ChannelTokenDigest) of the secret a push notification must
+	// carry (Graph clientState, Google channel token), never the secret itself; checked with
+	// ChannelTokenMatches.
 	ChannelToken  string    `json:"channel_token,omitempty"`
 	ChannelExpiry time.Time `json:"channel_expiry,omitzero"`
 	Synced        time.Time `json:"synced,omitzero"`
