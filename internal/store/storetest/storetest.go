@@ -33,6 +33,9 @@ type Harness struct {
 	// implementation's encoder. The suite uses it to check that records of a later version
 	// (more fields, a higher "v") still read.
 	PutRawUser func(id string, data []byte)
+	// Channels lists the push channel IDs the store's channel index holds (sorted), so the
+	// suite can check that replaced and deleted channels leave it rather than leak.
+	Channels func() []string
 }
 
 // t0 is the suite's "now": a whole second, so every backend's time resolution holds it exactly.
@@ -475,12 +478,25 @@ func testChannels(t *testing.T, h Harness) {
 		_, err := s.FindChannel(c, id)
 		mustNotFound(t, "find "+id, err)
 	}
+	index := func(want ...string) {
+		t.Helper()
+		if h.Channels == nil {
+			t.Fatal("harness has no Channels")
+		}
+		got := h.Channels()
+		sort.Strings(got)
+		sort.Strings(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("channel index holds %q, want %q", got, want)
+		}
+	}
 	find("chan-a", primary)
 	find("chan-b", team)
 	find("sub-1", outlook)
 	find("chan-c", bob)
 	gone("chan-unknown")
 	gone("")
+	index("chan-a", "chan-b", "sub-1", "chan-c")
 
 	// A sync that keeps the channel keeps it findable, with the new state.
 	primary.Token, primary.Synced = "tok-2", t0.Add(time.Minute)
@@ -492,23 +508,28 @@ func testChannels(t *testing.T, h Harness) {
 	must(t, "replace channel", s.PutSyncState(c, primary))
 	gone("chan-a")
 	find("chan-a2", primary)
+	index("chan-a2", "chan-b", "sub-1", "chan-c")
 
 	// A state that drops its channel leaves the index too.
 	team.ChannelID, team.ChannelToken = "", ""
 	must(t, "drop channel", s.PutSyncState(c, team))
 	gone("chan-b")
+	index("chan-a2", "sub-1", "chan-c")
 
 	// Deleting the sync state, the connection or the user takes their channels out.
 	must(t, "delete sync state", s.DeleteSyncState(c, "c1", "primary"))
 	gone("chan-a2")
+	index("sub-1", "chan-c")
 	must(t, "put again", s.PutSyncState(c, primary))
 	find("chan-a2", primary)
 	must(t, "delete connection", s.DeleteConnection(c, "ua", "c1"))
 	gone("chan-a2")
 	find("sub-1", outlook)
+	index("sub-1", "chan-c")
 	must(t, "delete user", s.DeleteUser(c, "ua"))
 	gone("sub-1")
 	find("chan-c", bob)
+	index("chan-c")
 }
 
 func event(source, id string, start time.Time, d time.Duration) presence.Event {
