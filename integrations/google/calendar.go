@@ -74,7 +74,7 @@ func (c *Client) Sync(ctx context.Context, cred provider.Credential, calendarID,
 		res, err = c.sync(ctx, fresh.AccessToken, calendarID, syncToken, now, opt)
 	}
 	if err != nil {
-		return SyncResult{}, fmt.Errorf("google: events.list: %w", apiError(err, now))
+		return SyncResult{}, fmt.Errorf("google: events.list: %w", apiError(err, now, "events.list"))
 	}
 	return res, nil
 }
@@ -247,9 +247,9 @@ func isStatus(err error, code int) bool {
 	return errors.As(err, &ge) && ge.Code == code
 }
 
-// apiError maps a Calendar API error: rate limits become *provider.RateLimitedError; every
-// other error is returned as it is.
-func apiError(err error, now time.Time) error {
+// apiError maps a Calendar API error of method: rate limits become
+// *provider.RateLimitedError; every other error is returned as it is.
+func apiError(err error, now time.Time, method string) error {
 	var ge *googleapi.Error
 	if !errors.As(err, &ge) {
 		return err
@@ -265,7 +265,7 @@ func apiError(err error, now time.Time) error {
 	if !limited {
 		return err
 	}
-	return &provider.RateLimitedError{RetryAfter: retryAfter(ge.Header, now), Method: "events.list"}
+	return &provider.RateLimitedError{RetryAfter: retryAfter(ge.Header, now), Method: method}
 }
 
 // retryAfter reads a Retry-After header (seconds or an HTTP date), or DefaultRetryAfter.
