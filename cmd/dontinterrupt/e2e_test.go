@@ -92,9 +92,11 @@ func newWorld(t *testing.T, storeKind string, extraEnv ...map[string]string) *e2
 	}}
 	t.Cleanup(mapped.CloseIdleConnections)
 
-	w.google = googlefake.New(googlefake.Options{AutoApprove: true})
+	// Google pushes to http://di.test/webhooks/google: plain http, allowed for that host only.
+	w.google = googlefake.New(googlefake.Options{AutoApprove: true, HTTPWebhookHosts: []string{publicHost}, HTTPClient: &http.Client{Transport: mapped, Timeout: 10 * time.Second}})
 	gs := httptest.NewServer(w.google)
 	t.Cleanup(gs.Close)
+	t.Cleanup(w.google.Close)
 	w.google.SetBaseURL(gs.URL)
 	w.slack = slackfake.New(slackfake.Options{TokenRotation: true})
 	ss := httptest.NewServer(w.slack)
