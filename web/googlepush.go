@@ -32,7 +32,9 @@ const googleChannelGrace = time.Hour
 //     resource state other than sync, exists and not_exists.
 //   - 404: a channel we do not know, or no longer (replaced, stopped, its connection
 //     disconnected, expired over an hour ago). It is never retried; Google stops sending when
-//     the channel expires, or at once when it was stopped.
+//     the channel expires, or at once when it was stopped. The "sync" message of a new
+//     channel usually comes before the scheduler stored the channel: it gets this 404 too,
+//     quietly (a debug line, not counted as refused), as there was nothing to do.
 //   - 401: a channel we know with a missing or wrong token (compared in constant time). The
 //     sender knows the channel ID but not its secret: nothing is done.
 //   - 200: "sync" (the first message of a channel: nothing to do); "exists" and "not_exists"
@@ -70,7 +72,13 @@ func (s *Server) handleGoogleWebhook(w http.ResponseWriter, r *http.Request) {
 	}
 	now := s.clock.Now()
 	ss, err := s.st.FindChannel(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
+	if errors.Is(err, store.ErrNotFound) && state == "sync" {
+		// Expected once per channel: Google sends "sync" as soon as it made the channel,
+		// usually before the scheduler has stored it. Nothing was to be done anyway.
+		s.logger(ctx).Debug("google sync message of a channel not stored (yet)")
+		http.Error(w, "no such channel", http.StatusNotFound)
+		return
+	} else if errors.Is(err, store.ErrNotFound) {
 		refuse(http.StatusNotFound, "no such channel")
 		return
 	} else if err != nil {
