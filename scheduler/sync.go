@@ -59,7 +59,7 @@ func (s *Scheduler) syncConnection(ctx context.Context, u store.User, c *store.C
 		}
 		source := c.ID + "/" + res
 		res0 := ss
-		res0.ConnectionID, res0.Resource = c.ID, res
+		res0.ConnectionID, res0.Resource, res0.UserID = c.ID, res, u.ID
 		result, err := src.Sync(ctx, *cred, res, ss.Token, now, u.Rules.TitleEmoji)
 		if reason, ok := provider.RevokedReason(err); ok && reason == "token_expired" && cred.RefreshToken != "" {
 			// The access token died before its expiry said: refresh once and try again.
@@ -105,7 +105,7 @@ func (s *Scheduler) syncConnection(ctx context.Context, u store.User, c *store.C
 			continue
 		}
 		res0.Token, res0.Synced = result.NextToken, now
-		werr := s.ensureWatch(ctx, c, src, *cred, &res0, now)
+		change, werr := s.ensureWatch(ctx, c, src, *cred, &res0, now)
 		if werr != nil {
 			// Retried with the connection's backoff, which keeps growing: the sync went
 			// well, the subscription did not.
@@ -116,6 +116,8 @@ func (s *Scheduler) syncConnection(ctx context.Context, u store.User, c *store.C
 		}
 		if err := s.st.PutSyncState(ctx, res0); err != nil {
 			s.log.Error("store sync state", "user", u.ID, "connection", c.ID, "err", err)
+		} else {
+			s.watchStored(ctx, c, src, *cred, change, now)
 		}
 		synced = true
 		s.log.Debug("synced", "user", u.ID, "connection", c.ID, "full", result.Full, "changed", len(result.Events), "deleted", len(result.Deleted))
@@ -135,11 +137,44 @@ type Watcher interface {
 	RenewWatch(ctx context.Context, cred provider.Credential, id string, now time.Time) (time.Time, error)
 }
 
+// ChannelWatcher is a Watcher whose channels cannot be renewed, only replaced, and must be
+// stopped with a provider resource ID besides their own (Google watch channels). Its
+// RenewWatch answers ErrWatchGone; the scheduler then creates the new channel with
+// WatchChannel, stores it, and stops the replaced one with StopWatch.
+type ChannelWatcher interface {
+	Watcher
+	// WatchChannel is Watch, also returning the watched resource's provider ID.
+	WatchChannel(ctx context.Context, cred provider.Credential, resource, notifyURL, token string, now time.Time) (Channel, error)
+	// StopWatch stops a channel; one already gone is not an error.
+	StopWatch(ctx context.Context, cred provider.Credential, id, resourceID string) error
+}
+
+// Channel is a push channel a ChannelWatcher created.
+type Channel struct {
+	ID         string
+	ResourceID string
+	Expiry     time.Time
+}
+
 // ErrWatchGone means a push subscription no longer exists.
 var ErrWatchGone = errors.New("push subscription gone")
 
-// watchRenewBefore is how long before it expires a push subscription is renewed.
+// watchRenewBefore is how long before it expires a push subscription of two days or more is
+// renewed (see renewBefore).
 const watchRenewBefore = 24 * time.Hour
+
+// renewBefore is how long before its expiry the push channel of ss is renewed: a day for
+// channels that live two days or more (Graph subscriptions, week-long Google channels), a
+// sixth of the lifetime for shorter ones (an hour-long channel: 10 minutes before), so a short
+// channel is neither renewed the moment it is made nor left to lapse. A channel stored without
+// ChannelSince (before it existed) takes the day.
+func renewBefore(ss store.SyncState) time.Duration {
+	life := ss.ChannelExpiry.Sub(ss.ChannelSince)
+	if ss.ChannelSince.IsZero() || life >= 2*watchRenewBefore {
+		return watchRenewBefore
+	}
+	return max(life/6, 0)
+}
 
 // watchAt is when a resource's push subscription must be created or renewed (zero when the
 // source has no push, or no webhook URL is configured for it).
@@ -150,38 +185,69 @@ func (s *Scheduler) watchAt(c *store.Connection, src Source, ss store.SyncState)
 	if ss.ChannelID == "" {
 		return ss.Synced // as soon as the first sync is done
 	}
-	return ss.ChannelExpiry.Add(-watchRenewBefore)
+	return ss.ChannelExpiry.Add(-renewBefore(ss))
+}
+
+// watchChange is what ensureWatch did that matters once the sync state is stored: a new
+// channel, and the channel it replaced (stopped only once the new one is stored).
+type watchChange struct {
+	subscribed         bool
+	oldID, oldResource string
 }
 
 // ensureWatch creates or renews the push subscription of a resource when it is due, updating
-// ss (which the caller stores).
-func (s *Scheduler) ensureWatch(ctx context.Context, c *store.Connection, src Source, cred provider.Credential, ss *store.SyncState, now time.Time) error {
+// ss (which the caller stores, then hands the change to watchStored).
+func (s *Scheduler) ensureWatch(ctx context.Context, c *store.Connection, src Source, cred provider.Credential, ss *store.SyncState, now time.Time) (watchChange, error) {
 	w, ok := src.(Watcher)
 	url := s.opt.NotifyURLs[c.Provider]
 	if !ok || url == "" {
-		return nil
+		return watchChange{}, nil
 	}
-	if ss.ChannelID != "" && ss.ChannelExpiry.Sub(now) > watchRenewBefore {
-		return nil
+	if ss.ChannelID != "" && ss.ChannelExpiry.Sub(now) > renewBefore(*ss) {
+		return watchChange{}, nil
 	}
 	if ss.ChannelID != "" {
 		exp, err := w.RenewWatch(ctx, cred, ss.ChannelID, now)
 		if err == nil {
-			ss.ChannelExpiry = exp
-			return nil
+			ss.ChannelExpiry, ss.ChannelSince = exp, now
+			return watchChange{}, nil
 		}
 		if !errors.Is(err, ErrWatchGone) {
-			return err
+			return watchChange{}, err
 		}
 	}
 	b := make([]byte, 24)
 	rand.Read(b)
 	token := hex.EncodeToString(b)
-	id, exp, err := w.Watch(ctx, cred, ss.Resource, url, token, now)
-	if err != nil {
-		return err
+	var ch Channel
+	var err error
+	if cw, ok := w.(ChannelWatcher); ok {
+		ch, err = cw.WatchChannel(ctx, cred, ss.Resource, url, token, now)
+	} else {
+		ch.ID, ch.Expiry, err = w.Watch(ctx, cred, ss.Resource, url, token, now)
 	}
-	ss.ChannelID, ss.ChannelExpiry, ss.ChannelToken = id, exp, store.ChannelTokenDigest(token)
+	if err != nil {
+		return watchChange{}, err
+	}
+	change := watchChange{subscribed: true, oldID: ss.ChannelID, oldResource: ss.ChannelResource}
+	ss.ChannelID, ss.ChannelResource, ss.ChannelExpiry, ss.ChannelToken, ss.ChannelSince = ch.ID, ch.ResourceID, ch.Expiry, store.ChannelTokenDigest(token), now
+	return change, nil
+}
+
+// watchStored finishes a watch change once the sync state holding the new channel is stored:
+// the activity log says so (only now can a notification find the channel), and the replaced
+// channel of a ChannelWatcher is stopped. A stop that fails is logged and left: the old
+// channel expires on its own, and its notifications no longer find a sync state.
+func (s *Scheduler) watchStored(ctx context.Context, c *store.Connection, src Source, cred provider.Credential, change watchChange, now time.Time) {
+	if !change.subscribed {
+		return
+	}
 	s.activity(ctx, c.UserID, store.Activity{At: now, Kind: "push", Target: c.Provider, Outcome: "subscribed"})
-	return nil
+	cw, ok := src.(ChannelWatcher)
+	if !ok || change.oldID == "" {
+		return
+	}
+	if err := cw.StopWatch(ctx, cred, change.oldID, change.oldResource); err != nil {
+		s.log.Warn("stop a replaced push channel", "user", c.UserID, "connection", c.ID, "err", err)
+	}
 }

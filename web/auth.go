@@ -25,6 +25,8 @@ type GoogleClient interface {
 	ConnectURL(ctx context.Context, state, nonce, verifier string) (string, error)
 	FinishConnect(ctx context.Context, code, verifier, nonce string, now time.Time) (google.Connect, error)
 	Revoke(ctx context.Context, cred provider.Credential) error
+	// StopWatch stops a calendar's push channel (disconnect, account deletion).
+	StopWatch(ctx context.Context, cred provider.Credential, channelID, resourceID string) error
 }
 
 // SlackClient is what the web needs of Slack.
@@ -77,8 +79,15 @@ func (s *Server) buildFlows(ms MicrosoftClient) {
 			res, err := g.FinishConnect(ctx, code, verifier, nonce, now)
 			return Grant{ExternalID: res.Subject, Scopes: res.Scopes, Credential: res.Credential, Resources: []string{"primary"}}, err
 		}}
-		s.revokers["google"] = func(ctx context.Context, cred provider.Credential, _ []store.SyncState) error {
-			return g.Revoke(ctx, cred)
+		s.revokers["google"] = func(ctx context.Context, cred provider.Credential, states []store.SyncState) error {
+			// The push channels first: stopping one needs the grant the revocation ends.
+			var errs []error
+			for _, ss := range states {
+				if ss.ChannelID != "" {
+					errs = append(errs, g.StopWatch(ctx, cred, ss.ChannelID, ss.ChannelResource))
+				}
+			}
+			return errors.Join(append(errs, g.Revoke(ctx, cred))...)
 		}
 	}
 	if sl := s.slack; sl != nil {

@@ -151,6 +151,7 @@ func newEnv(t *testing.T, o envOptions) *env {
 	e.google = googlefake.New(googlefake.Options{AutoApprove: true})
 	gs := httptest.NewServer(e.google)
 	t.Cleanup(gs.Close)
+	t.Cleanup(e.google.Close) // its push deliveries end with the test
 	e.google.SetBaseURL(gs.URL)
 	e.gURL = gs.URL
 

@@ -28,6 +28,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /alexa", s.handleAlexa)
 	s.mux.HandleFunc("POST /slack/events", s.handleSlackEvents)
 	s.mux.HandleFunc("POST /slack/interactivity", s.handleSlackInteractivity)
+	s.mux.HandleFunc("POST /webhooks/google", s.handleGoogleWebhook)
 	s.mux.HandleFunc("POST /webhooks/microsoft", s.handleMicrosoftWebhook)
 	s.mux.HandleFunc("POST /webhooks/zoom", s.handleZoomWebhook)
 

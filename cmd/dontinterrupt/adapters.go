@@ -26,6 +26,30 @@ func (g googleSource) Refresh(ctx context.Context, cred provider.Credential, now
 	return g.c.Refresh(ctx, cred, now)
 }
 
+// The Google source's push channels (events.watch): never renewed, only replaced, and the
+// replaced one stopped (scheduler.ChannelWatcher).
+var _ scheduler.ChannelWatcher = googleSource{}
+
+func (g googleSource) Watch(ctx context.Context, cred provider.Credential, resource, notifyURL, token string, now time.Time) (string, time.Time, error) {
+	ch, err := g.c.Watch(ctx, cred, resource, notifyURL, token, now)
+	return ch.ID, ch.Expiry, err
+}
+
+// RenewWatch always says the channel is gone: Google channels cannot be extended, so the
+// scheduler makes a new one (WatchChannel) and then stops this one (StopWatch).
+func (g googleSource) RenewWatch(context.Context, provider.Credential, string, time.Time) (time.Time, error) {
+	return time.Time{}, scheduler.ErrWatchGone
+}
+
+func (g googleSource) WatchChannel(ctx context.Context, cred provider.Credential, resource, notifyURL, token string, now time.Time) (scheduler.Channel, error) {
+	ch, err := g.c.Watch(ctx, cred, resource, notifyURL, token, now)
+	return scheduler.Channel(ch), err
+}
+
+func (g googleSource) StopWatch(ctx context.Context, cred provider.Credential, id, resourceID string) error {
+	return g.c.StopWatch(ctx, cred, id, resourceID)
+}
+
 // microsoftWeb adapts the Microsoft client to what the web needs.
 type microsoftWeb struct{ c *microsoft.Client }
 

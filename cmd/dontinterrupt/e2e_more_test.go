@@ -113,6 +113,68 @@ func TestEndToEndMicrosoft(t *testing.T) {
 	w.scanForSecrets("bolt")
 }
 
+// TestEndToEndGooglePush: with the periodic resync out of the way (24h), a meeting moved in
+// Google Calendar is written to Slack at its new start because of the push notification: the
+// channel made after the first sync is told of the change, our /webhooks/google checks its
+// token and asks for a sync, and the scheduler plans the new time.
+func TestEndToEndGooglePush(t *testing.T) {
+	w := newWorld(t, "bolt", map[string]string{"DI_RESYNC_INTERVAL": "24h"})
+	w.signInAndConnect()
+	w.connectGoogle()
+	// The activity log says "subscribed" once the channel is stored, so a notification finds it.
+	w.waitFor("the Google channel", 15*time.Second, func() bool {
+		_, body := w.get("/activity")
+		return strings.Contains(body, "<td>push</td><td>google</td><td>subscribed</td>")
+	})
+	chans := w.google.Channels()
+	if len(chans) != 1 || chans[0].Address != "http://"+publicHost+"/webhooks/google" || chans[0].Params["ttl"] != "604800" ||
+		chans[0].Token == "" || chans[0].Stopped {
+		t.Fatalf("channels at Google %+v, want one to /webhooks/google asking a week", chans)
+	}
+	lists := len(w.google.CallsTo(googlefake.EndpointEventsList))
+
+	// A meeting 10 minutes out: pushed, synced, on the dashboard.
+	far := time.Now().Add(10 * time.Minute).Truncate(time.Second)
+	id := w.google.AddEvent(googlefake.DefaultSub, "primary", googlefake.Event{Summary: secretTitle, Start: far, End: far.Add(30 * time.Minute)})
+	w.waitFor("the notification of the new meeting to be synced", 15*time.Second, func() bool {
+		_, body := w.get("/")
+		return strings.Contains(body, far.UTC().Format("15:04"))
+	})
+	// Moved to start in a few seconds.
+	moved := nextStart(2 * time.Second)
+	before := len(profileSets(w.slack))
+	if err := w.google.UpdateEvent(googlefake.DefaultSub, "primary", id, func(e *googlefake.Event) { e.Start, e.End = moved, moved.Add(3*time.Second) }); err != nil {
+		t.Fatal(err)
+	}
+	w.waitFor("the moved meeting's status", 15*time.Second, func() bool { return len(profileSets(w.slack)) > before })
+	set := profileSets(w.slack)[before]
+	if lag := set.Time.Sub(moved); lag < 0 || lag > time.Second {
+		t.Errorf("moved meeting written %v after its new start, want within [0, 1s]", lag)
+	}
+	if text, _, exp := profileOf(t, set); text != "In a meeting" || exp != moved.Add(3*time.Second).Unix() {
+		t.Errorf("moved meeting: %q until %d, want In a meeting until %d", text, exp, moved.Add(3*time.Second).Unix())
+	}
+
+	// The pushes did it: both changes were delivered to us and accepted, and each brought one
+	// incremental events.list (the resync is a day away).
+	accepted := 0
+	for _, c := range w.google.CallsTo(googlefake.EndpointPushNotification) {
+		if c.Query.Get("resourceState") == "exists" && c.Status == http.StatusOK {
+			accepted++
+		}
+	}
+	if accepted != 2 {
+		t.Errorf("%d exists notifications answered 200, want 2: %+v", accepted, w.google.CallsTo(googlefake.EndpointPushNotification))
+	}
+	if n := len(w.google.CallsTo(googlefake.EndpointEventsList)) - lists; n != 2 {
+		t.Errorf("%d events.list calls after the channel was made, want 2 (one per push)", n)
+	}
+	if err := w.stop(); err != nil {
+		t.Fatal(err)
+	}
+	w.scanForSecrets("bolt")
+}
+
 // TestEndToEndZoom: an unscheduled call sets Slack and Teams within a second of the webhook and
 // clears when it ends; a meeting that overruns keeps the status until the call ends; a call
 // that ends early clears the meeting's status early.

@@ -148,13 +148,15 @@ func newWorldWith(t *testing.T, storeKind string, o worldOptions) *e2eWorld {
 	recorded := &recordingTransport{next: mapped, log: w.traffic}
 	w.transport = recorded
 
-	gopts := googlefake.Options{AutoApprove: true}
+	// Google pushes to http://di.test/webhooks/google: plain http, allowed for that host only.
+	gopts := googlefake.Options{AutoApprove: true, HTTPWebhookHosts: []string{publicHost}, HTTPClient: &http.Client{Transport: recorded, Timeout: 10 * time.Second}}
 	if o.google != nil {
 		o.google(&gopts)
 	}
 	w.google = googlefake.New(gopts)
 	gs := httptest.NewServer(w.traffic.sniff(w.google))
 	t.Cleanup(gs.Close)
+	t.Cleanup(w.google.Close)
 	w.google.SetBaseURL(gs.URL)
 	sopts := slackfake.Options{
 		TokenRotation:    true,

@@ -53,10 +53,13 @@ func startSandbox(cfg *config.Config, log *slog.Logger) (*sandbox, error) {
 		return "http://" + ln.Addr().String(), nil
 	}
 
+	// The sandbox Google pushes calendar changes to this service's /webhooks/google over
+	// plain http, which Google never does: on loopback and at the public URL's host only.
 	sb.google = googlefake.New(googlefake.Options{
 		ClientID:          cfg.Google.ClientID,
 		ClientSecret:      cfg.Google.ClientSecret.Reveal(),
 		AllowHTTPWebhooks: true,
+		HTTPWebhookHosts:  []string{cfg.PublicURL.Hostname()},
 	})
 	u, err := listen(sb.google)
 	if err != nil {
@@ -154,6 +157,9 @@ func (sb *sandbox) addEvent(_ context.Context, sub string, start time.Time, d ti
 func (sb *sandbox) stop() {
 	for _, s := range sb.servers {
 		s.Close()
+	}
+	if sb.google != nil {
+		sb.google.Close()
 	}
 	if sb.graph != nil {
 		sb.graph.Close()

@@ -141,6 +141,7 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 			SignInRedirectURL:  cfg.URL("/signin/google/callback"),
 			ConnectRedirectURL: cfg.URL("/connect/google/callback"),
 			HTTPClient:         httpClient,
+			ChannelTTL:         cfg.Google.PushTTL,
 		})
 		if err != nil {
 			return err
@@ -196,10 +197,12 @@ func serve(ctx context.Context, getenv func(string) string, stdout, stderr io.Wr
 		}
 		sources["zoom"] = zoomSource{zc}
 	}
-	// Providers push only to https (and to the sandbox's fakes on loopback).
+	// Providers push only to https (and the sandbox's fakes to its plain http URL); Google
+	// also only to a domain verified for the project.
 	notify := map[string]string{}
 	if cfg.Push {
 		notify["outlook"] = cfg.URL("/webhooks/microsoft")
+		notify["google"] = cfg.URL("/webhooks/google")
 	}
 
 	met := metrics.New()

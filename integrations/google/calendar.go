@@ -69,7 +69,7 @@ func (c *Client) Sync(ctx context.Context, cred provider.Credential, calendarID,
 		return SyncResult{}, fmt.Errorf("google: events.list: %w", &provider.RevokedError{Reason: "token_expired"})
 	}
 	if err != nil {
-		return SyncResult{}, fmt.Errorf("google: events.list: %w", apiError(err, now))
+		return SyncResult{}, fmt.Errorf("google: events.list: %w", apiError(err, now, "events.list"))
 	}
 	return res, nil
 }
@@ -242,9 +242,9 @@ func isStatus(err error, code int) bool {
 	return errors.As(err, &ge) && ge.Code == code
 }
 
-// apiError maps a Calendar API error: rate limits become *provider.RateLimitedError; every
-// other error is returned as it is.
-func apiError(err error, now time.Time) error {
+// apiError maps a Calendar API error of method: rate limits become
+// *provider.RateLimitedError; every other error is returned as it is.
+func apiError(err error, now time.Time, method string) error {
 	var ge *googleapi.Error
 	if !errors.As(err, &ge) {
 		return err
@@ -261,7 +261,7 @@ func apiError(err error, now time.Time) error {
 		return err
 	}
 	d, named := retryAfter(ge.Header, now)
-	return &provider.RateLimitedError{RetryAfter: d, Method: "events.list", Guessed: !named}
+	return &provider.RateLimitedError{RetryAfter: d, Method: method, Guessed: !named}
 }
 
 // retryAfter reads a Retry-After header (seconds or an HTTP date); without a usable one it

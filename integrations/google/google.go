@@ -1,8 +1,9 @@
 // Package google is dontinterrupt's Google integration: "Sign in with Google" (OpenID Connect
 // through github.com/coreos/go-oidc/v3, with state, nonce and PKCE S256), the OAuth connection
 // of a person's Google Calendar (calendar.readonly, offline access, PKCE), token refresh and
-// revocation, and Google Calendar as a source of presence events (events.list through
-// google.golang.org/api/calendar/v3, full and incremental sync).
+// revocation, Google Calendar as a source of presence events (events.list through
+// google.golang.org/api/calendar/v3, full and incremental sync), and push notification
+// channels on calendars (events.watch, channels.stop).
 //
 // Privacy: sign-in asks for the openid scope only and returns nothing of the ID token but its
 // subject. Event titles, descriptions, locations and attendee lists never leave this package:
@@ -58,6 +59,8 @@ type Config struct {
 	HTTPClient *http.Client
 	// Now is the clock ID tokens are checked against (nil: time.Now).
 	Now func() time.Time
+	// ChannelTTL is the lifetime asked for push channels (DefaultChannelTTL when zero).
+	ChannelTTL time.Duration
 }
 
 // Client talks to Google for sign-in and for every connected calendar. It is safe for

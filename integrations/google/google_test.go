@@ -67,6 +67,7 @@ func newEnv(t *testing.T, opts googlefake.Options) *env {
 	fake := googlefake.New(opts)
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
+	t.Cleanup(fake.Close) // no push delivery outlives the test
 	fake.SetBaseURL(srv.URL)
 	fake.AddAccount(sub, googlefake.DefaultEmail, googlefake.DefaultName)
 	c, err := New(t.Context(), Config{

@@ -72,6 +72,8 @@ type Google struct {
 	ClientSecret Secret
 	IssuerURL    string
 	APIURL       string
+	// PushTTL is the lifetime asked for each Calendar push channel (Google may grant less).
+	PushTTL time.Duration
 }
 
 // Microsoft configures Microsoft sign-in, Outlook and Teams.
@@ -208,6 +210,7 @@ var Vars = []Var{
 	{"GOOGLE_CLIENT_SECRET", "", true, ""},
 	{"GOOGLE_ISSUER_URL", "https://accounts.google.com", false, "OIDC issuer (discovery gives authorize, token and JWKS)"},
 	{"GOOGLE_API_URL", "https://www.googleapis.com/", false, "Google API base"},
+	{"GOOGLE_PUSH_TTL", "168h", false, "lifetime asked for each Calendar push channel (Google may grant less; a new channel replaces it before it ends)"},
 	{"MICROSOFT_CLIENT_ID", "", false, "enables Microsoft sign-in, Outlook and Teams (with MICROSOFT_CLIENT_SECRET)"},
 	{"MICROSOFT_CLIENT_SECRET", "", true, ""},
 	{"MICROSOFT_TENANT", "common", false, "tenant ID or domain to pin; common allows any work or school account"},
@@ -408,6 +411,7 @@ func Load(getenv func(string) string) (*Config, error) {
 		ClientSecret: l.secret("GOOGLE_CLIENT_SECRET"),
 		IssuerURL:    l.baseURL("GOOGLE_ISSUER_URL", "https://accounts.google.com"),
 		APIURL:       l.baseURL("GOOGLE_API_URL", "https://www.googleapis.com/") + "/",
+		PushTTL:      l.duration("GOOGLE_PUSH_TTL", 7*24*time.Hour, 10*time.Minute),
 	}
 	c.Microsoft = Microsoft{
 		ClientID:     l.str("MICROSOFT_CLIENT_ID", ""),
@@ -586,6 +590,7 @@ func (c *Config) Print(w io.Writer) {
 		{"GOOGLE_CLIENT_SECRET", c.Google.ClientSecret.String()},
 		{"GOOGLE_ISSUER_URL", c.Google.IssuerURL},
 		{"GOOGLE_API_URL", c.Google.APIURL},
+		{"GOOGLE_PUSH_TTL", c.Google.PushTTL.String()},
 		{"MICROSOFT_CLIENT_ID", c.Microsoft.ClientID},
 		{"MICROSOFT_CLIENT_SECRET", c.Microsoft.ClientSecret.String()},
 		{"MICROSOFT_TENANT", c.Microsoft.Tenant},

@@ -35,7 +35,7 @@ func TestDefaults(t *testing.T) {
 	if c.LogLevel != slog.LevelInfo || c.LogFormat != "text" {
 		t.Errorf("log = %v %q", c.LogLevel, c.LogFormat)
 	}
-	if c.Google.IssuerURL != "https://accounts.google.com" || c.Google.APIURL != "https://www.googleapis.com/" {
+	if c.Google.IssuerURL != "https://accounts.google.com" || c.Google.APIURL != "https://www.googleapis.com/" || c.Google.PushTTL != 7*24*time.Hour {
 		t.Errorf("google = %+v", c.Google)
 	}
 	if c.Microsoft.Tenant != "common" || c.Microsoft.GraphURL != "https://graph.microsoft.com/v1.0" || c.Microsoft.AuthorityURL != "https://login.microsoftonline.com" {
@@ -88,6 +88,8 @@ func TestErrorsNameTheVariable(t *testing.T) {
 		{"duration too short", map[string]string{"DI_RESYNC_INTERVAL": "1s"}, "DI_RESYNC_INTERVAL: 1s is too short"},
 		{"workers", map[string]string{"DI_WORKERS": "0"}, "DI_WORKERS: "},
 		{"issuer url", map[string]string{"GOOGLE_ISSUER_URL": "accounts.google.com"}, "GOOGLE_ISSUER_URL: "},
+		{"push ttl", map[string]string{"GOOGLE_PUSH_TTL": "a week"}, `GOOGLE_PUSH_TTL: "a week" is not a duration`},
+		{"push ttl too short", map[string]string{"GOOGLE_PUSH_TTL": "5m"}, "GOOGLE_PUSH_TTL: 5m0s is too short; the minimum is 10m0s"},
 		{"half google", map[string]string{"GOOGLE_CLIENT_ID": "id"}, "GOOGLE_CLIENT_SECRET: required when GOOGLE_CLIENT_ID is set"},
 		{"half slack", map[string]string{"SLACK_CLIENT_ID": "id", "SLACK_CLIENT_SECRET": "s"}, "SLACK_SIGNING_SECRET: required"},
 		{"alexa redirect http", map[string]string{"ALEXA_REDIRECT_URIS": "http://x"}, "ALEXA_REDIRECT_URIS: "},

@@ -106,7 +106,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// The push providers are known: their series exist from the start (at 0), so a rate or
 	// an absent() alert works before the first notification.
-	for _, p := range []string{"microsoft", "zoom", "slack"} {
+	for _, p := range []string{"google", "microsoft", "zoom", "slack"} {
 		m.push.WithLabelValues(p, PushAccepted)
 		m.push.WithLabelValues(p, PushRefused)
 	}

@@ -84,14 +84,24 @@ type Connection struct {
 type SyncState struct {
 	ConnectionID string `json:"connection_id"`
 	Resource     string `json:"resource"`
-	Token        string `json:"token,omitempty"`
-	ChannelID    string `json:"channel_id,omitempty"`
+	// UserID is the person the connection belongs to, so a push notification naming only its
+	// channel (Google) finds them through FindChannel. Empty in records written before it
+	// existed; the scheduler fills it at the next sync.
+	UserID    string `json:"user_id,omitempty"`
+	Token     string `json:"token,omitempty"`
+	ChannelID string `json:"channel_id,omitempty"`
+	// ChannelResource is the provider's ID of the watched resource, which stopping a channel
+	// needs besides its ID (Google's resourceId); empty for Graph subscriptions.
+	ChannelResource string `json:"channel_resource,omitempty"`
 	// ChannelToken is the digest (ChannelTokenDigest) of the secret a push notification must
 	// carry (Graph clientState, Google channel token), never the secret itself; checked with
 	// ChannelTokenMatches.
 	ChannelToken  string    `json:"channel_token,omitempty"`
 	ChannelExpiry time.Time `json:"channel_expiry,omitzero"`
-	Synced        time.Time `json:"synced,omitzero"`
+	// ChannelSince is when the channel was created or last renewed: with ChannelExpiry it
+	// gives the channel's lifetime, which sets how early it is renewed.
+	ChannelSince time.Time `json:"channel_since,omitzero"`
+	Synced       time.Time `json:"synced,omitzero"`
 }
 
 // TargetState is what we last wrote to one target of a person ("slack:status", "slack:dnd",
@@ -178,11 +188,16 @@ type Store interface {
 	// fn may call other Store methods.
 	EachConnection(ctx context.Context, fn func(Connection) error) error
 
-	// Sync state.
+	// Sync state. PutSyncState also keeps an index from the state's push channel ID (a Google
+	// channel, a Graph subscription) to the state: a replaced channel leaves the index, and
+	// DeleteSyncState, DeleteConnection and DeleteUser take theirs out of it.
 	PutSyncState(ctx context.Context, s SyncState) error
 	GetSyncState(ctx context.Context, connectionID, resource string) (SyncState, error)
 	ListSyncStates(ctx context.Context, connectionID string) ([]SyncState, error)
 	DeleteSyncState(ctx context.Context, connectionID, resource string) error
+	// FindChannel returns the sync state whose push channel is channelID (ErrNotFound when no
+	// stored state has it): Google's notifications name their channel, not the person.
+	FindChannel(ctx context.Context, channelID string) (SyncState, error)
 
 	// Cached calendar blocks of a person.
 	PutEvents(ctx context.Context, userID string, events []presence.Event) error

@@ -217,6 +217,7 @@ func (s *Server) addEvent(sub, calendarID string, ev Event) (string, error) {
 	now := s.now().UTC().Truncate(time.Millisecond)
 	s.seq++
 	c.events[ev.ID] = &storedEvent{ev: ev, created: now, updated: now, seq: s.seq, deleted: ev.Status == "cancelled"}
+	s.changedLocked(sub, c.id, eventTypeOf(&ev))
 	return ev.ID, nil
 }
 
@@ -258,7 +259,7 @@ func (s *Server) validateEvent(ev *Event) error {
 // bumping updated, etag and sequence so incremental sync reports it.
 func (s *Server) UpdateEvent(sub, calendarID, id string, update func(*Event)) error {
 	s.mu.Lock()
-	_, c, err := s.calendarLocked(sub, calendarID)
+	a, c, err := s.calendarLocked(sub, calendarID)
 	var se *storedEvent
 	if err == nil {
 		se = c.events[id]
@@ -294,6 +295,7 @@ func (s *Server) UpdateEvent(sub, calendarID, id string, update func(*Event)) er
 	se.seq = s.seq
 	se.sequence++
 	se.deleted = ev.Status == "cancelled"
+	s.changedLocked(a.sub, c.id, eventTypeOf(&ev))
 	return nil
 }
 
@@ -302,7 +304,7 @@ func (s *Server) UpdateEvent(sub, calendarID, id string, update func(*Event)) er
 func (s *Server) DeleteEvent(sub, calendarID, id string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	_, c, err := s.calendarLocked(sub, calendarID)
+	a, c, err := s.calendarLocked(sub, calendarID)
 	if err != nil {
 		return err
 	}
@@ -316,6 +318,7 @@ func (s *Server) DeleteEvent(sub, calendarID, id string) error {
 	se.ev.Status = "cancelled"
 	se.updated = s.now().UTC().Truncate(time.Millisecond)
 	se.seq = s.seq
+	s.changedLocked(a.sub, c.id, eventTypeOf(&se.ev))
 	return nil
 }
 
@@ -366,14 +369,15 @@ type Channel struct {
 	Stopped bool
 }
 
-// Channels returns every channel created by events.watch, stopped ones
-// included (see [Channel.Stopped]), oldest first.
+// Channels returns every channel created by events.watch, stopped and
+// expired ones included (see [Channel.Stopped], [Channel.Expiration]),
+// oldest first.
 func (s *Server) Channels() []Channel {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := make([]Channel, 0, len(s.channels))
 	for _, ch := range s.channels {
-		c := *ch
+		c := ch.Channel
 		c.EventTypes = slices.Clone(c.EventTypes)
 		if c.Params != nil {
 			p := make(map[string]string, len(c.Params))

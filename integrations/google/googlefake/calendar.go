@@ -897,7 +897,7 @@ func (s *Server) handleEventsWatch(w http.ResponseWriter, r *http.Request, sub s
 		badParam(w, "invalid", "Invalid webhook address", "address")
 		return
 	}
-	if addr.Scheme != "https" && !s.opts.AllowHTTPWebhooks {
+	if addr.Scheme != "https" && !s.webhookHostAllowed(addr.Hostname()) {
 		msg := "WebHook callback must be HTTPS: " + req.Address
 		writeAPIError(w, http.StatusBadRequest, msg, apiErrorItem{Domain: "global", Reason: "push.webhookUrlNotHttps", Message: msg})
 		return
@@ -932,13 +932,13 @@ func (s *Server) handleEventsWatch(w http.ResponseWriter, r *http.Request, sub s
 		}
 	}
 	for _, ch := range s.channels {
-		if ch.ID == req.ID && !ch.Stopped && ch.Expiration.After(now) {
+		if ch.ID == req.ID && s.liveLocked(ch) {
 			writeAPIError(w, http.StatusBadRequest, "Channel id not unique",
 				apiErrorItem{Domain: "global", Reason: "channelIdNotUnique", Message: "Channel id not unique"})
 			return
 		}
 	}
-	ch := &Channel{
+	ch := &channel{Channel: Channel{
 		ID:          req.ID,
 		ResourceID:  c.resourceID,
 		ResourceURI: s.baseURLLocked(r) + "/calendar/v3/calendars/" + pathEscapeID(r.PathValue("calendarId")) + "/events?alt=json",
@@ -950,8 +950,10 @@ func (s *Server) handleEventsWatch(w http.ResponseWriter, r *http.Request, sub s
 		Expiration:  time.UnixMilli(exp.UnixMilli()),
 		Account:     sub,
 		CalendarID:  c.id,
-	}
+	}}
 	s.channels = append(s.channels, ch)
+	// Google confirms every new channel with a "sync" message (number 1).
+	s.enqueueLocked(ch, StateSync)
 	writeJSON(w, http.StatusOK, channelJSON{
 		Kind:        "api#channel",
 		ID:          ch.ID,
@@ -985,8 +987,10 @@ func (s *Server) handleChannelsStop(w http.ResponseWriter, r *http.Request, sub 
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, ch := range s.channels {
-		if ch.ID == req.ID && ch.ResourceID == req.ResourceID && ch.Account == sub && !ch.Stopped {
+		// An expired channel is as unknown as a stopped one.
+		if ch.ID == req.ID && ch.ResourceID == req.ResourceID && ch.Account == sub && s.liveLocked(ch) {
 			ch.Stopped = true
+			ch.queue = nil
 			w.WriteHeader(http.StatusNoContent)
 			return
 		}

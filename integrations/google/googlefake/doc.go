@@ -2,7 +2,8 @@
 // to: the Google OpenID Connect provider (discovery, JWKS, the authorization
 // endpoint with a consent page, the token and revocation endpoints, userinfo)
 // and the Calendar API v3 endpoints the Calendar source calls
-// (calendarList.list, events.list, events.watch, channels.stop).
+// (calendarList.list, events.list, events.watch, channels.stop), with the
+// push notifications events.watch sets up.
 //
 // A [Server] is an [net/http.Handler]. Tests wrap it in
 // [net/http/httptest.NewServer]; sandbox mode serves it on a loopback
@@ -30,6 +31,22 @@
 // [Server.WaitForCall]. Time comes from [Options.Now], so expiries (codes,
 // access tokens, channels) and the per-minute quotas are tested by moving a
 // fake clock, never by sleeping.
+//
+// Push notifications work as at Google: events.watch checks the Channel
+// (ID of at most 64 characters and unique among live channels, type
+// web_hook, an https address, params.ttl) and answers an api#channel whose
+// expiration is a string of Unix milliseconds; right after, the channel gets
+// a "sync" message (number 1), and every event inserted, updated or deleted
+// in its calendar an "exists" message, numbered on per channel: an empty
+// POST with the X-Goog-Channel-ID, -Token, -Expiration, X-Goog-Message-Number
+// and X-Goog-Resource-ID, -URI and -State headers, sent asynchronously and
+// in order, again after a growing wait on a 5xx or no answer (a bounded
+// number of times). Every attempt is in the call log under
+// [EndpointPushNotification]. A channel expires on the fake's clock;
+// channels.stop stops it (204; an unknown, stopped or expired one is 404).
+// One relaxation: [Options.AllowHTTPWebhooks] and [Options.HTTPWebhookHosts]
+// let plain http addresses through for loopback and named hosts, which
+// Google never does. [Server.Close] stops the deliveries.
 //
 // The fake also serves a small human page at "/" ("Sandbox Google") listing
 // every fake account's calendars and upcoming events, with a form that adds

@@ -73,6 +73,7 @@ func newEnv(t *testing.T, opts googlefake.Options) *env {
 	fake := googlefake.New(opts)
 	srv := httptest.NewServer(fake)
 	t.Cleanup(srv.Close)
+	t.Cleanup(fake.Close) // before the server closes: no push delivery outlives the test
 	fake.SetBaseURL(srv.URL)
 	return &env{t: t, ctx: t.Context(), fake: fake, srv: srv, clock: clock}
 }
@@ -805,7 +806,8 @@ func TestCalendarList(t *testing.T) {
 }
 
 func TestWatchAndStop(t *testing.T) {
-	e := newEnv(t, googlefake.Options{})
+	rx := newReceiver(t, true)
+	e := newEnv(t, googlefake.Options{HTTPClient: rx.srv.Client()})
 	svc := e.connect(googlefake.DefaultSub)
 	now := e.clock.Now()
 
@@ -813,7 +815,7 @@ func TestWatchAndStop(t *testing.T) {
 	apiError(t, err, http.StatusBadRequest, "push.webhookUrlNotHttps")
 
 	req := &calendar.Channel{
-		Id: "0b7f5a52-1d7c-4c39-9d47-2d3cf4a1b2c3", Type: "web_hook", Address: "https://app.example.test/webhooks/google",
+		Id: "0b7f5a52-1d7c-4c39-9d47-2d3cf4a1b2c3", Type: "web_hook", Address: rx.srv.URL + "/webhooks/google",
 		Token: "opaque-token", Params: map[string]string{"ttl": "3600"},
 	}
 	ch, err := svc.Events.Watch("primary", req).Do()

@@ -55,6 +55,10 @@ const (
 	EndpointEventsList       = "calendar.events.list"
 	EndpointEventsWatch      = "calendar.events.watch"
 	EndpointChannelsStop     = "calendar.channels.stop"
+	// EndpointPushNotification is not a request the fake receives but one
+	// it sends: each attempt to deliver a push notification is logged
+	// under it (see [Server.Calls]).
+	EndpointPushNotification = "push.notification"
 	EndpointSandboxPage      = "sandbox.page"
 	EndpointSandboxAddEvent  = "sandbox.addEvent"
 	EndpointUnknown          = "unknown"
@@ -109,9 +113,26 @@ type Options struct {
 	// events.watch (default 7 days); a shorter expiration or params.ttl
 	// in the request wins.
 	ChannelTTL time.Duration
-	// AllowHTTPWebhooks accepts http:// addresses in events.watch.
-	// Google requires https; sandbox mode on loopback needs this.
+	// AllowHTTPWebhooks accepts http:// addresses in events.watch when
+	// their host is a loopback one (localhost, 127.0.0.0/8, ::1).
+	// Google accepts https only; this relaxation exists for the sandbox
+	// and tests, whose service listens on plain http.
 	AllowHTTPWebhooks bool
+	// HTTPWebhookHosts are more host names (without port) events.watch
+	// accepts in an http:// address, whatever AllowHTTPWebhooks says: the
+	// same relaxation for a test that maps a name to its service.
+	HTTPWebhookHosts []string
+	// HTTPClient sends push notifications (nil: a client with a 10-second
+	// timeout). Tests that receive them on https give their server's
+	// client.
+	HTTPClient *http.Client
+	// PushAttempts is how many times a push notification is sent while
+	// the receiver answers 5xx or cannot be reached (default 3). Any
+	// other answer, 2xx or 4xx, ends it.
+	PushAttempts int
+	// PushRetryDelay is the wall-clock wait before a notification's
+	// second attempt, doubled before each later one (default 1s).
+	PushRetryDelay time.Duration
 	// TimeZone is the IANA time zone of every fake calendar (default
 	// "UTC"); all-day events are placed in it.
 	TimeZone string
@@ -145,7 +166,13 @@ type Server struct {
 	userQPM int
 	projQPM int
 
+	client *http.Client
+	ctx    context.Context // ends with Close: deliveries stop
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // delivery goroutines
+
 	mu            sync.Mutex
+	closed        bool
 	baseURL       string
 	accounts      map[string]*account
 	accountOrder  []string
@@ -157,7 +184,7 @@ type Server struct {
 	syncTokens    map[string]*syncState
 	syncByKey     map[syncState]string
 	pageTokens    map[string]*pageState
-	channels      []*Channel
+	channels      []*channel
 	faults        []fault
 	calls         []Call
 	callCounts    map[string]int
@@ -219,6 +246,16 @@ func New(opts Options) *Server {
 	if opts.CallLogLimit <= 0 {
 		opts.CallLogLimit = 10000
 	}
+	if opts.PushAttempts <= 0 {
+		opts.PushAttempts = 3
+	}
+	if opts.PushRetryDelay <= 0 {
+		opts.PushRetryDelay = time.Second
+	}
+	client := opts.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
 	if opts.TimeZone == "" {
 		opts.TimeZone = "UTC"
 	}
@@ -242,7 +279,11 @@ func New(opts Options) *Server {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
+		client:       client,
+		ctx:          ctx,
+		cancel:       cancel,
 		opts:         opts,
 		now:          now,
 		key:          key,

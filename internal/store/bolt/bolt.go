@@ -5,8 +5,8 @@
 // target state, overrides, activity, and the index keys of their identities and sessions), so
 // DeleteUser removes that bucket and the few global index entries pointing into it. Global
 // buckets hold what is looked up without a user ID: identities by (provider, subject),
-// connections by (provider, external ID), sync state by connection, sessions, and the due
-// index. The due index is also mirrored into an in-memory min-heap, rebuilt on Open, so
+// connections by (provider, external ID), sync state by connection, push channels by ID,
+// sessions, and the due index. The due index is also mirrored into an in-memory min-heap, rebuilt on Open, so
 // ClaimDue and NextDue never scan the file.
 package bolt
 
@@ -37,6 +37,7 @@ var (
 	bucketIdentities = []byte("identities")  // key(provider, subject) → Identity
 	bucketConnExt    = []byte("conn_ext")    // key(provider, external ID, user ID, connection ID) → empty
 	bucketSync       = []byte("sync")        // key(connection ID, resource) → SyncState
+	bucketChannels   = []byte("channels")    // push channel ID → key(connection ID, resource)
 	bucketSessions   = []byte("sessions")    // session ID → Session
 	bucketSessionExp = []byte("session_exp") // be64(expires ms) + session ID → empty
 	bucketDue        = []byte("due")         // user ID → due entry (see dueEntry.marshal)
@@ -123,7 +124,7 @@ func Open(path string, opts ...Option) (*Store, error) {
 	}
 	s := &Store{db: db, now: o.now, due: newDueIndex()}
 	err = db.Update(func(tx *bbolt.Tx) error {
-		for _, name := range [][]byte{bucketUsers, bucketIdentities, bucketConnExt, bucketSync, bucketSessions, bucketSessionExp, bucketDue, bucketSeen, bucketOAuth} {
+		for _, name := range [][]byte{bucketUsers, bucketIdentities, bucketConnExt, bucketSync, bucketChannels, bucketSessions, bucketSessionExp, bucketDue, bucketSeen, bucketOAuth} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -495,13 +496,40 @@ func connExtKey(c store.Connection) []byte {
 	return key(c.Provider, c.ExternalID, c.UserID, c.ID)
 }
 
-// deleteConnectionIndexes removes the global entries of c: its external-ID index entry and
-// its sync state.
+// deleteConnectionIndexes removes the global entries of c: its external-ID index entry, its
+// sync state and the channel index entries of its sync state.
 func deleteConnectionIndexes(tx *bbolt.Tx, c store.Connection) error {
 	if err := tx.Bucket(bucketConnExt).Delete(connExtKey(c)); err != nil {
 		return err
 	}
-	return deletePrefix(tx.Bucket(bucketSync), key(c.ID))
+	prefix := key(c.ID)
+	cur := tx.Bucket(bucketSync).Cursor()
+	var channels []string
+	for k, v := cur.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, v = cur.Next() {
+		var st store.SyncState
+		if err := decode(v, &st); err != nil {
+			return err
+		}
+		if st.ChannelID != "" {
+			channels = append(channels, st.ChannelID)
+		}
+	}
+	for _, id := range channels {
+		if err := unindexChannel(tx, id, prefix); err != nil {
+			return err
+		}
+	}
+	return deletePrefix(tx.Bucket(bucketSync), prefix)
+}
+
+// unindexChannel removes the channel index entry of id if it points at a sync state whose key
+// starts with prefix (one state's key, or a connection's prefix).
+func unindexChannel(tx *bbolt.Tx, id string, prefix []byte) error {
+	b := tx.Bucket(bucketChannels)
+	if ref := b.Get([]byte(id)); ref != nil && bytes.HasPrefix(ref, prefix) {
+		return b.Delete([]byte(id))
+	}
+	return nil
 }
 
 // deletePrefix deletes every key of b starting with prefix.
@@ -750,7 +778,24 @@ func (s *Store) PutSyncState(ctx context.Context, st store.SyncState) error {
 		if err := errors.Join(need("connection ID", st.ConnectionID), need("resource", st.Resource)); err != nil {
 			return err
 		}
-		return put(tx.Bucket(bucketSync), key(st.ConnectionID, st.Resource), st)
+		k := key(st.ConnectionID, st.Resource)
+		if data := tx.Bucket(bucketSync).Get(k); data != nil {
+			var old store.SyncState
+			if err := decode(data, &old); err != nil {
+				return err
+			}
+			if old.ChannelID != "" && old.ChannelID != st.ChannelID {
+				if err := unindexChannel(tx, old.ChannelID, k); err != nil {
+					return err
+				}
+			}
+		}
+		if st.ChannelID != "" {
+			if err := tx.Bucket(bucketChannels).Put([]byte(st.ChannelID), k); err != nil {
+				return err
+			}
+		}
+		return put(tx.Bucket(bucketSync), k, st)
 	})
 }
 
@@ -789,8 +834,47 @@ func (s *Store) ListSyncStates(ctx context.Context, connectionID string) ([]stor
 // DeleteSyncState removes the sync state of (connectionID, resource).
 func (s *Store) DeleteSyncState(ctx context.Context, connectionID, resource string) error {
 	return s.update(ctx, "delete sync state", func(tx *bbolt.Tx) error {
-		return tx.Bucket(bucketSync).Delete(key(connectionID, resource))
+		k := key(connectionID, resource)
+		if data := tx.Bucket(bucketSync).Get(k); data != nil {
+			var old store.SyncState
+			if err := decode(data, &old); err != nil {
+				return err
+			}
+			if old.ChannelID != "" {
+				if err := unindexChannel(tx, old.ChannelID, k); err != nil {
+					return err
+				}
+			}
+		}
+		return tx.Bucket(bucketSync).Delete(k)
 	})
+}
+
+// FindChannel returns the sync state whose push channel is channelID.
+func (s *Store) FindChannel(ctx context.Context, channelID string) (store.SyncState, error) {
+	var st store.SyncState
+	err := s.view(ctx, "find channel", func(tx *bbolt.Tx) error {
+		if channelID == "" {
+			return store.ErrNotFound
+		}
+		ref := tx.Bucket(bucketChannels).Get([]byte(channelID))
+		if ref == nil {
+			return store.ErrNotFound
+		}
+		data := tx.Bucket(bucketSync).Get(ref)
+		if data == nil {
+			return store.ErrNotFound
+		}
+		if err := decode(data, &st); err != nil {
+			return err
+		}
+		if st.ChannelID != channelID {
+			st = store.SyncState{}
+			return store.ErrNotFound
+		}
+		return nil
+	})
+	return st, err
 }
 
 // ---- events ----

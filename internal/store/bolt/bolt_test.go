@@ -23,7 +23,8 @@ func TestStoreContract(t *testing.T) {
 				t.Fatal(err)
 			}
 			return storetest.Harness{
-				Store: s,
+				Store:    s,
+				Channels: func() []string { return bolt.Channels(t, s) },
 				Raw: func() []byte {
 					b, err := os.ReadFile(path)
 					if err != nil {

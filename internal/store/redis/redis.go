@@ -10,6 +10,7 @@
 //	connext:{provider}:{ext}   set     pair(user ID, connection ID): connections by external ID
 //	allconns                   set     pair(user ID, connection ID): every connection (EachConnection)
 //	sync:{connection ID}       hash    resource → SyncState
+//	channel:{channel ID}       string  pair(connection ID, resource): sync state by push channel
 //	events:{uid}               hash    event key → presence.Event
 //	eventsend:{uid}            zset    event key scored by its end (ms): the overlap query
 //	targets:{uid}              hash    target → TargetState
@@ -324,6 +325,11 @@ func (s *Store) DeleteUser(ctx context.Context, id string) error {
 			}
 			refs = append(refs, connRef{s.key("connext", c.Provider, c.ExternalID), pair(id, cid), cid})
 			del = append(del, s.key("sync", cid))
+			chans, err := s.connectionChannelKeys(ctx, tx, cid)
+			if err != nil {
+				return err
+			}
+			del = append(del, chans...)
 		}
 		_, err = tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 			p.Del(ctx, s.key("user", id), identsKey, connsKey, sessKey, s.key("events", id), s.key("eventsend", id),
@@ -587,11 +593,18 @@ func (s *Store) DeleteConnection(ctx context.Context, userID, id string) error {
 			return err
 		}
 		member := pair(userID, id)
+		chans, err := s.connectionChannelKeys(ctx, tx, id)
+		if err != nil {
+			return err
+		}
 		_, err = tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
 			p.HDel(ctx, connsKey, id)
 			p.SRem(ctx, s.key("connext", old.Provider, old.ExternalID), member)
 			p.SRem(ctx, s.prefix+"allconns", member)
 			p.Del(ctx, s.key("sync", id))
+			if len(chans) > 0 {
+				p.Del(ctx, chans...)
+			}
 			return nil
 		})
 		return err
@@ -687,7 +700,9 @@ func (s *Store) EachConnection(ctx context.Context, fn func(store.Connection) er
 
 // ---- sync state ----
 
-// PutSyncState creates or replaces the sync state of one resource of a connection.
+// PutSyncState creates or replaces the sync state of one resource of a connection, and keeps
+// the channel index: in an optimistic transaction on the connection's sync hash, the replaced
+// channel's entry goes and the new one's is set.
 func (s *Store) PutSyncState(ctx context.Context, st store.SyncState) error {
 	if err := errors.Join(need("connection ID", st.ConnectionID), need("resource", st.Resource)); err != nil {
 		return wrap("put sync state", err)
@@ -696,7 +711,69 @@ func (s *Store) PutSyncState(ctx context.Context, st store.SyncState) error {
 	if err != nil {
 		return wrap("put sync state", err)
 	}
-	return wrap("put sync state", s.rdb.HSet(ctx, s.key("sync", st.ConnectionID), st.Resource, data).Err())
+	syncKey, ref := s.key("sync", st.ConnectionID), pair(st.ConnectionID, st.Resource)
+	return s.watch(ctx, "put sync state", func(tx *goredis.Tx) error {
+		old, err := hashRecord[store.SyncState](ctx, tx, syncKey, st.Resource)
+		if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return err
+		}
+		var stale string
+		if old.ChannelID != "" && old.ChannelID != st.ChannelID {
+			if stale, err = s.channelKeyIf(ctx, tx, old.ChannelID, ref); err != nil {
+				return err
+			}
+		}
+		_, err = tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+			p.HSet(ctx, syncKey, st.Resource, data)
+			if stale != "" {
+				p.Del(ctx, stale)
+			}
+			if st.ChannelID != "" {
+				p.Set(ctx, s.key("channel", st.ChannelID), ref, 0)
+			}
+			return nil
+		})
+		return err
+	}, syncKey)
+}
+
+// channelKeyIf returns the channel index key of id if it points at ref, else "".
+func (s *Store) channelKeyIf(ctx context.Context, c goredis.Cmdable, id, ref string) (string, error) {
+	k := s.key("channel", id)
+	got, err := c.Get(ctx, k).Result()
+	if errors.Is(err, goredis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if got != ref {
+		return "", nil
+	}
+	return k, nil
+}
+
+// connectionChannelKeys returns the channel index keys that point at sync states of the
+// connection id.
+func (s *Store) connectionChannelKeys(ctx context.Context, c goredis.Cmdable, id string) ([]string, error) {
+	states, err := hashRecords(ctx, c, s.key("sync", id), func(v store.SyncState) string { return v.Resource })
+	if err != nil {
+		return nil, err
+	}
+	var keys []string
+	for _, st := range states {
+		if st.ChannelID == "" {
+			continue
+		}
+		k, err := s.channelKeyIf(ctx, c, st.ChannelID, pair(id, st.Resource))
+		if err != nil {
+			return nil, err
+		}
+		if k != "" {
+			keys = append(keys, k)
+		}
+	}
+	return keys, nil
 }
 
 // GetSyncState returns the sync state of (connectionID, resource).
@@ -711,9 +788,56 @@ func (s *Store) ListSyncStates(ctx context.Context, connectionID string) ([]stor
 	return list, wrap("list sync states", err)
 }
 
-// DeleteSyncState removes the sync state of (connectionID, resource).
+// DeleteSyncState removes the sync state of (connectionID, resource) and its channel index
+// entry.
 func (s *Store) DeleteSyncState(ctx context.Context, connectionID, resource string) error {
-	return wrap("delete sync state", s.rdb.HDel(ctx, s.key("sync", connectionID), resource).Err())
+	syncKey, ref := s.key("sync", connectionID), pair(connectionID, resource)
+	return s.watch(ctx, "delete sync state", func(tx *goredis.Tx) error {
+		old, err := hashRecord[store.SyncState](ctx, tx, syncKey, resource)
+		if errors.Is(err, store.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		var stale string
+		if old.ChannelID != "" {
+			if stale, err = s.channelKeyIf(ctx, tx, old.ChannelID, ref); err != nil {
+				return err
+			}
+		}
+		_, err = tx.TxPipelined(ctx, func(p goredis.Pipeliner) error {
+			p.HDel(ctx, syncKey, resource)
+			if stale != "" {
+				p.Del(ctx, stale)
+			}
+			return nil
+		})
+		return err
+	}, syncKey)
+}
+
+// FindChannel returns the sync state whose push channel is channelID.
+func (s *Store) FindChannel(ctx context.Context, channelID string) (store.SyncState, error) {
+	if channelID == "" {
+		return store.SyncState{}, wrap("find channel", store.ErrNotFound)
+	}
+	ref, err := s.rdb.Get(ctx, s.key("channel", channelID)).Result()
+	if err != nil {
+		return store.SyncState{}, wrap("find channel", notFound(err))
+	}
+	conn, resource, ok := splitPair(ref)
+	if !ok {
+		return store.SyncState{}, wrap("find channel", fmt.Errorf("malformed channel index entry"))
+	}
+	st, err := hashRecord[store.SyncState](ctx, s.rdb, s.key("sync", conn), resource)
+	if err != nil {
+		return store.SyncState{}, wrap("find channel", err)
+	}
+	if st.ChannelID != channelID {
+		return store.SyncState{}, wrap("find channel", store.ErrNotFound)
+	}
+	return st, nil
 }
 
 // ---- events ----

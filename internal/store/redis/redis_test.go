@@ -57,6 +57,16 @@ func TestStoreContract(t *testing.T) {
 			return storetest.Harness{
 				Store: s,
 				Raw:   func() []byte { return dumpDB(t, rdb) },
+				Channels: func() []string {
+					keys, err := rdb.Keys(ctx, redis.DefaultPrefix+"channel:*").Result()
+					if err != nil {
+						t.Fatal(err)
+					}
+					for i, k := range keys {
+						keys[i] = strings.TrimPrefix(k, redis.DefaultPrefix+"channel:")
+					}
+					return keys
+				},
 				PutRawUser: func(id string, data []byte) {
 					if err := rdb.Set(ctx, redis.DefaultPrefix+"user:"+id, data, 0).Err(); err != nil {
 						t.Fatal(err)

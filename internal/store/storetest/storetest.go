@@ -33,6 +33,9 @@ type Harness struct {
 	// implementation's encoder. The suite uses it to check that records of a later version
 	// (more fields, a higher "v") still read.
 	PutRawUser func(id string, data []byte)
+	// Channels lists the push channel IDs the store's channel index holds (sorted), so the
+	// suite can check that replaced and deleted channels leave it rather than leak.
+	Channels func() []string
 }
 
 // t0 is the suite's "now": a whole second, so every backend's time resolution holds it exactly.
@@ -51,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) Harness) {
 		{"swap_credential", testSwapCredential},
 		{"each_connection", testEachConnection},
 		{"sync_state", testSyncState},
+		{"channels", testChannels},
 		{"events", testEvents},
 		{"replace_events", testReplaceEvents},
 		{"target_state", testTargetState},
@@ -439,6 +443,94 @@ func testSyncState(t *testing.T, h Harness) {
 	got, err = s.GetSyncState(c, "c2", "primary")
 	must(t, "other connection untouched", err)
 	sameJSON(t, "other connection", got, other)
+}
+
+// testChannels: FindChannel finds a sync state by its push channel ID; a replaced channel, a
+// deleted sync state, connection or user leave the index.
+func testChannels(t *testing.T, h Harness) {
+	s, c := h.Store, ctx(t)
+	for _, u := range []string{"ua", "ub"} {
+		must(t, "create user", s.CreateUser(c, store.User{ID: u, Created: t0}))
+	}
+	for _, cn := range []store.Connection{
+		{ID: "c1", UserID: "ua", Provider: "google", ExternalID: "g-1", Health: store.HealthOK, Created: t0, Updated: t0},
+		{ID: "c2", UserID: "ua", Provider: "outlook", ExternalID: "oid-1", Health: store.HealthOK, Created: t0, Updated: t0},
+		{ID: "c3", UserID: "ub", Provider: "google", ExternalID: "g-2", Health: store.HealthOK, Created: t0, Updated: t0},
+	} {
+		must(t, "put connection", s.PutConnection(c, cn))
+	}
+	primary := store.SyncState{ConnectionID: "c1", Resource: "primary", UserID: "ua", Token: "tok", ChannelID: "chan-a",
+		ChannelResource: "res-primary", ChannelToken: "secret-a", ChannelSince: t0, ChannelExpiry: t0.Add(7 * 24 * time.Hour), Synced: t0}
+	team := store.SyncState{ConnectionID: "c1", Resource: "team@group.calendar.google.com", UserID: "ua", ChannelID: "chan-b", ChannelToken: "secret-b", Synced: t0}
+	outlook := store.SyncState{ConnectionID: "c2", Resource: "calendar", UserID: "ua", ChannelID: "sub-1", ChannelToken: "state-1"}
+	bob := store.SyncState{ConnectionID: "c3", Resource: "primary", UserID: "ub", ChannelID: "chan-c", ChannelToken: "secret-c"}
+	noChannel := store.SyncState{ConnectionID: "c3", Resource: "other", UserID: "ub", Token: "t"}
+	for _, st := range []store.SyncState{primary, team, outlook, bob, noChannel} {
+		must(t, "put sync state", s.PutSyncState(c, st))
+	}
+	find := func(id string, want store.SyncState) {
+		t.Helper()
+		got, err := s.FindChannel(c, id)
+		must(t, "find "+id, err)
+		sameJSON(t, "find "+id, got, want)
+	}
+	gone := func(id string) {
+		t.Helper()
+		_, err := s.FindChannel(c, id)
+		mustNotFound(t, "find "+id, err)
+	}
+	index := func(want ...string) {
+		t.Helper()
+		if h.Channels == nil {
+			t.Fatal("harness has no Channels")
+		}
+		got := h.Channels()
+		sort.Strings(got)
+		sort.Strings(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("channel index holds %q, want %q", got, want)
+		}
+	}
+	find("chan-a", primary)
+	find("chan-b", team)
+	find("sub-1", outlook)
+	find("chan-c", bob)
+	gone("chan-unknown")
+	gone("")
+	index("chan-a", "chan-b", "sub-1", "chan-c")
+
+	// A sync that keeps the channel keeps it findable, with the new state.
+	primary.Token, primary.Synced = "tok-2", t0.Add(time.Minute)
+	must(t, "update", s.PutSyncState(c, primary))
+	find("chan-a", primary)
+
+	// A replaced channel (Google channels are replaced, never renewed) leaves the index.
+	primary.ChannelID, primary.ChannelResource, primary.ChannelToken = "chan-a2", "res-primary", "secret-a2"
+	must(t, "replace channel", s.PutSyncState(c, primary))
+	gone("chan-a")
+	find("chan-a2", primary)
+	index("chan-a2", "chan-b", "sub-1", "chan-c")
+
+	// A state that drops its channel leaves the index too.
+	team.ChannelID, team.ChannelToken = "", ""
+	must(t, "drop channel", s.PutSyncState(c, team))
+	gone("chan-b")
+	index("chan-a2", "sub-1", "chan-c")
+
+	// Deleting the sync state, the connection or the user takes their channels out.
+	must(t, "delete sync state", s.DeleteSyncState(c, "c1", "primary"))
+	gone("chan-a2")
+	index("sub-1", "chan-c")
+	must(t, "put again", s.PutSyncState(c, primary))
+	find("chan-a2", primary)
+	must(t, "delete connection", s.DeleteConnection(c, "ua", "c1"))
+	gone("chan-a2")
+	find("sub-1", outlook)
+	index("sub-1", "chan-c")
+	must(t, "delete user", s.DeleteUser(c, "ua"))
+	gone("sub-1")
+	find("chan-c", bob)
+	index("chan-c")
 }
 
 func event(source, id string, start time.Time, d time.Duration) presence.Event {
