@@ -118,15 +118,16 @@ func rotateUnderLoad(t *testing.T, kind string) {
 	if code, body := people[0].getVia(t, "/connect/teams"); code != 200 || !strings.Contains(body, "conn-teams") {
 		t.Fatalf("connect Teams: %d\n%s", code, body)
 	}
-	// Two people with a 3 s meeting every 4 s for 24 s, in their calendars before they
-	// connect them; the rotation runs 6 s into the train.
+	// Two people with a 5 s meeting every 7 s for 28 s, in their calendars before they
+	// connect them; the rotation runs 6 s into the train. (No closer: a person's status
+	// writes are booked at most one per 6.7 s, under Slack's 10 profile updates a minute.)
 	t0 := nextStart(6 * time.Second)
 	for _, p := range people {
 		if p.calendar {
-			for k := range 6 {
-				start := t0.Add(time.Duration(k) * 4 * time.Second)
-				w.google.AddEvent(p.sub, "primary", googlefake.Event{Summary: secretTitle, Start: start, End: start.Add(3 * time.Second)})
-				p.events = append(p.events, start.Add(3*time.Second))
+			for k := range 4 {
+				start := t0.Add(time.Duration(k) * 7 * time.Second)
+				w.google.AddEvent(p.sub, "primary", googlefake.Event{Summary: secretTitle, Start: start, End: start.Add(5 * time.Second)})
+				p.events = append(p.events, start.Add(5*time.Second))
 			}
 		}
 		if code, body := p.getVia(t, "/connect/google"); code != 200 || !strings.Contains(body, "conn-google") {

@@ -107,6 +107,19 @@ func (f *Fake) NextDeadline() (time.Time, bool) {
 	return next, ok
 }
 
+// PendingTimers reports how many timers wait to fire.
+func (f *Fake) PendingTimers() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, tm := range f.timers {
+		if tm.active {
+			n++
+		}
+	}
+	return n
+}
+
 // HasTimerAt reports whether a pending timer fires at exactly t (one of several sleepers).
 func (f *Fake) HasTimerAt(t time.Time) bool {
 	f.mu.Lock()
