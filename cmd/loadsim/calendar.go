@@ -101,14 +101,14 @@ func free(evs []simEvent, s, e time.Time) bool {
 	return true
 }
 
-// burstCalendar generates the real-time window: two boundary bursts b1 and b2 = b1 + 2 min,
-// like 10:00 and 10:30 compressed:
-//   - 45% have a meeting at b1 (2 min), half of them another at b2 (back to back);
-//   - 35% of the others have a meeting at b2 (1 or 2 min);
-//   - 10% have a focus block from b1 to b2 + 2 min (status and Do Not Disturb);
-//   - 5% of the b2 meetings move to b2 + 1 min and 5% are cancelled, at b1 + 30 s.
-func burstCalendar(seed uint64, b1 time.Time, changes *[]change) func(p *simPerson) []simEvent {
-	b2 := b1.Add(2 * time.Minute)
+// burstCalendar generates the real-time window: two boundary bursts b1 and b2 = b1 + gap
+// (2 min by default), like 10:00 and 10:30 compressed:
+//   - 45% have a meeting at b1 (gap long), half of them another at b2 (back to back);
+//   - 35% of the others have a meeting at b2 (gap or gap/2 long);
+//   - 10% have a focus block from b1 to b2 + gap (status and Do Not Disturb);
+//   - 5% of the b2 meetings move by gap/2 and 5% are cancelled, at b1 + gap/4.
+func burstCalendar(seed uint64, b1 time.Time, gap time.Duration, changes *[]change) func(p *simPerson) []simEvent {
+	b2 := b1.Add(gap)
 	return func(p *simPerson) []simEvent {
 		r := personRand(seed, p)
 		var evs []simEvent
@@ -116,16 +116,16 @@ func burstCalendar(seed uint64, b1 time.Time, changes *[]change) func(p *simPers
 		case x < 0.45:
 			evs = append(evs, simEvent{start: b1, end: b2, kind: "meeting"})
 			if r.Float64() < 0.5 {
-				evs = append(evs, simEvent{start: b2, end: b2.Add(2 * time.Minute), kind: "meeting"})
+				evs = append(evs, simEvent{start: b2, end: b2.Add(gap), kind: "meeting"})
 			}
 		case x < 0.45+0.55*0.35:
-			d := time.Minute
+			d := gap / 2
 			if r.Float64() < 0.5 {
-				d = 2 * time.Minute
+				d = gap
 			}
 			evs = append(evs, simEvent{start: b2, end: b2.Add(d), kind: "meeting"})
 		case x < 0.45+0.55*0.35+0.10:
-			evs = append(evs, simEvent{start: b1, end: b2.Add(2 * time.Minute), kind: "focus"})
+			evs = append(evs, simEvent{start: b1, end: b2.Add(gap), kind: "focus"})
 		}
 		if changes != nil {
 			for i, ev := range evs {
@@ -134,10 +134,10 @@ func burstCalendar(seed uint64, b1 time.Time, changes *[]change) func(p *simPers
 				}
 				switch x := r.Float64(); {
 				case x < 0.05:
-					*changes = append(*changes, change{at: b1.Add(30 * time.Second), p: p, ev: i, cancel: true})
+					*changes = append(*changes, change{at: b1.Add(gap / 4), p: p, ev: i, cancel: true})
 				case x < 0.10:
-					*changes = append(*changes, change{at: b1.Add(30 * time.Second), p: p, ev: i,
-						newStart: ev.start.Add(time.Minute), newEnd: ev.end.Add(time.Minute)})
+					*changes = append(*changes, change{at: b1.Add(gap / 4), p: p, ev: i,
+						newStart: ev.start.Add(gap / 2), newEnd: ev.end.Add(gap / 2)})
 				}
 			}
 		}
@@ -146,17 +146,36 @@ func burstCalendar(seed uint64, b1 time.Time, changes *[]change) func(p *simPers
 }
 
 // recordChanges adds every change to the ground truth: the moved version of each event and the
-// time of each change are transitions too.
+// time of each change are transitions too, and the final calendar gives the blocks.
 func recordChanges(people []*simPerson, changes []change) {
 	extra := map[*simPerson][]time.Time{}
+	gone := map[*simPerson]map[int]bool{}
+	moved := map[*simPerson][]simEvent{}
 	for _, c := range changes {
 		extra[c.p] = append(extra[c.p], c.at)
+		ev := c.p.events[c.ev]
+		what := "cancel"
 		if !c.cancel {
-			ev := c.p.events[c.ev]
-			c.p.events = append(c.p.events, simEvent{id: ev.id, start: c.newStart, end: c.newEnd, kind: ev.kind})
+			what = "move to " + c.newStart.Format("15:04")
+		}
+		c.p.changeLog = append(c.p.changeLog, c.at.Format("15:04:05")+" "+ev.start.Format("15:04")+"-"+ev.end.Format("15:04")+" "+what)
+		if gone[c.p] == nil {
+			gone[c.p] = map[int]bool{}
+		}
+		gone[c.p][c.ev] = true
+		if !c.cancel {
+			moved[c.p] = append(moved[c.p], simEvent{id: ev.id, start: c.newStart, end: c.newEnd, kind: ev.kind})
 		}
 	}
 	for _, p := range people {
-		p.finish(extra[p])
+		var final []simEvent
+		for i, e := range p.events {
+			if !gone[p][i] {
+				final = append(final, e)
+			}
+		}
+		final = append(final, moved[p]...)
+		p.events = append(p.events, moved[p]...)
+		p.finish(extra[p], final)
 	}
 }

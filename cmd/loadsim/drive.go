@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -18,17 +20,66 @@ import (
 type countingStore struct {
 	store.Store
 	outstanding atomic.Int64
+	claims      atomic.Int64 // ClaimDue calls
+
+	mu  sync.Mutex
+	log []string // the last due-index calls, for the stuck report
+}
+
+func (c *countingStore) note(s string) {
+	c.mu.Lock()
+	c.log = append(c.log, s)
+	if len(c.log) > 20 {
+		c.log = c.log[len(c.log)-20:]
+	}
+	c.mu.Unlock()
+}
+
+func (c *countingStore) MarkDue(ctx context.Context, userID string, at time.Time) error {
+	c.note("mark " + userID + " " + at.Format("15:04:05.000"))
+	return c.Store.MarkDue(ctx, userID, at)
 }
 
 func (c *countingStore) ClaimDue(ctx context.Context, now time.Time, n int, lease time.Duration) ([]store.Claim, error) {
+	c.claims.Add(1)
 	claims, err := c.Store.ClaimDue(ctx, now, n, lease)
 	c.outstanding.Add(int64(len(claims)))
+	c.note(fmt.Sprintf("claim at %s: %d %v", now.Format("15:04:05.000"), len(claims), err))
 	return claims, err
 }
 
 func (c *countingStore) Complete(ctx context.Context, cl store.Claim, next time.Time) error {
 	defer c.outstanding.Add(-1)
+	c.note("complete " + cl.UserID + " next " + next.Format("15:04:05.000"))
 	return c.Store.Complete(ctx, cl, next)
+}
+
+// drivenClock is the scheduler's view of the fake clock: it notes, at each timer Reset, how
+// many claims had been made. The loop claims, reads the next due time, computes how long to
+// sleep from Now and resets its timer: a driver that moved the clock between the last two
+// would leave the loop asleep past a due time. So the driver moves the clock only once the
+// timer was reset after the last claim.
+type drivenClock struct {
+	*clock.Fake
+	st         *countingStore
+	resetAfter atomic.Int64 // claims made when the timer was last reset
+}
+
+func (c *drivenClock) NewTimer(d time.Duration) clock.Timer {
+	c.resetAfter.Store(c.st.claims.Load())
+	return drivenTimer{c.Fake.NewTimer(d), c}
+}
+
+type drivenTimer struct {
+	clock.Timer
+	c *drivenClock
+}
+
+func (t drivenTimer) Reset(d time.Duration) bool {
+	n := t.c.st.claims.Load()
+	r := t.Timer.Reset(d)
+	t.c.resetAfter.Store(n)
+	return r
 }
 
 // fakeDriver moves the fake clock for a scheduler: only when the loop sleeps until its
@@ -36,7 +87,7 @@ func (c *countingStore) Complete(ctx context.Context, cl store.Claim, next time.
 // the next outside event (a calendar change, a poll), whichever comes first. Lag is then
 // measured in simulated time: the time the scheduler's work takes is not in it.
 type fakeDriver struct {
-	clk   *clock.Fake
+	clk   *drivenClock
 	st    *countingStore
 	sched *scheduler.Scheduler
 	steps int64
@@ -45,11 +96,12 @@ type fakeDriver struct {
 // quiet waits until the scheduler sleeps and returns its next due time (ok false: none).
 func (d *fakeDriver) quiet(ctx context.Context) (time.Time, bool, error) {
 	spins := 0
+	since := time.Now()
 	for {
 		if err := ctx.Err(); err != nil {
 			return time.Time{}, false, err
 		}
-		if d.st.outstanding.Load() == 0 && d.sched.InFlight() == 0 {
+		if d.st.outstanding.Load() == 0 && d.sched.InFlight() == 0 && d.clk.resetAfter.Load() == d.st.claims.Load() {
 			if deadline, ok := d.clk.NextDeadline(); ok {
 				due, dueOK, err := d.st.NextDue(ctx)
 				if err != nil {
@@ -65,9 +117,13 @@ func (d *fakeDriver) quiet(ctx context.Context) (time.Time, bool, error) {
 			}
 		}
 		spins++
-		if spins%200000 == 0 {
+		if spins%1000 == 0 && time.Since(since) > 10*time.Second {
+			since = time.Now()
 			deadline, ok := d.clk.NextDeadline()
 			due, dueOK, _ := d.st.NextDue(ctx)
+			d.st.mu.Lock()
+			fmt.Fprintf(os.Stderr, "last due-index calls:\n  %s\n", strings.Join(d.st.log, "\n  "))
+			d.st.mu.Unlock()
 			fmt.Fprintf(os.Stderr, "driver stuck? now %s outstanding %d inflight %d timer %v %s due %v %s\n", d.clk.Now().Format("15:04:05.000"), d.st.outstanding.Load(), d.sched.InFlight(), ok, deadline.Format("15:04:05.000"), dueOK, due.Format("15:04:05.000"))
 		}
 		if spins < 50 {

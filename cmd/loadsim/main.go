@@ -45,6 +45,7 @@ type flags struct {
 	refDayPeople int
 	burstPeople  int
 	burstRate    int
+	burstDIRate  int
 	workspace    string
 	storeKind    string
 	redisURL     string
@@ -52,6 +53,7 @@ type flags struct {
 	lead         time.Duration
 	warmup       time.Duration
 	interval     time.Duration
+	gap          time.Duration
 	seed         uint64
 	cpuprofile   string
 	jsonOut      string
@@ -68,13 +70,15 @@ func parseFlags(args []string) (flags, error) {
 	fs.IntVar(&f.dayPeople, "day-people", 100000, "people in the day scenario (our scheduler)")
 	fs.IntVar(&f.refDayPeople, "ref-day-people", 1000, "people for the reference poller in the day scenario (it makes 1,440 calendar reads per person per day; its numbers are per person)")
 	fs.IntVar(&f.burstPeople, "burst-people", 2000, "status writes in the one workspace of the burst scenario")
-	fs.IntVar(&f.burstRate, "burst-rate", 50, "the burst workspace's users.profile.set limit per second (fake and scheduler)")
+	fs.IntVar(&f.burstRate, "burst-rate", 50, "the burst workspace's users.profile.set limit per second at the fake")
+	fs.IntVar(&f.burstDIRate, "burst-di-rate", 0, "the scheduler's slack.users.profile.set rate per second in the burst (0: a tenth under -burst-rate, as the defaults are)")
 	fs.StringVar(&f.workspace, "workspace", "50-500", "Slack workspace sizes, MIN-MAX people (uniform)")
 	fs.StringVar(&f.storeKind, "store", "redis", "our scheduler's store: redis or bolt")
 	fs.StringVar(&f.redisURL, "redis", "", "Redis URL for the store, FLUSHED by every run (default: a private redis-server started on a free port)")
 	fs.IntVar(&f.workers, "workers", 8, "scheduler workers (DI_WORKERS) and the poller's concurrency")
 	fs.DurationVar(&f.lead, "lead", time.Minute, "how far writes may lead their boundary (DI_WRITE_LEAD)")
 	fs.DurationVar(&f.warmup, "warmup", 90*time.Second, "real-time scenarios: time from start to the first boundary (the first syncs happen in it)")
+	fs.DurationVar(&f.gap, "gap", 2*time.Minute, "realtime: time between the two boundary bursts (meetings last gap or gap/2)")
 	fs.DurationVar(&f.interval, "interval", time.Minute, "the reference poller's interval")
 	fs.Uint64Var(&f.seed, "seed", 1, "random seed for calendars and workspaces")
 	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile of each run to FILE.<scenario>-<strategy>")
@@ -89,6 +93,9 @@ func parseFlags(args []string) (flags, error) {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if os.Getenv("LOADSIM_DEBUG") != "" {
+		debugOut = os.Stderr
+	}
 	f, err := parseFlags(os.Args[1:])
 	if err != nil {
 		os.Exit(2)
@@ -115,7 +122,7 @@ func paramsFor(f flags, scenario, strategy, dir string) (params, error) {
 	prm := params{
 		scenario: scenario, strategy: strategy, wsMin: lo, wsMax: hi, seed: f.seed,
 		storeKind: f.storeKind, redisURL: f.redisURL, dir: dir, workers: f.workers,
-		lead: f.lead, warmup: f.warmup, burstRate: f.burstRate, interval: f.interval,
+		lead: f.lead, warmup: f.warmup, burstRate: f.burstRate, burstDIRate: f.burstDIRate, interval: f.interval, gap: f.gap,
 		progress: os.Stderr,
 	}
 	switch scenario {

@@ -36,7 +36,9 @@ type params struct {
 	lead               time.Duration
 	warmup             time.Duration
 	burstRate          int
+	burstDIRate        int
 	interval           time.Duration // the reference poller's
+	gap                time.Duration // realtime: between the two bursts
 	progress           io.Writer
 }
 
@@ -67,7 +69,10 @@ type result struct {
 	BurstFirst  float64 `json:"burst_first,omitempty"`
 	BurstLast   float64 `json:"burst_last,omitempty"`
 	BurstBound  float64 `json:"burst_bound,omitempty"`
-	Notes       string  `json:"notes,omitempty"`
+	BurstDIRate int     `json:"burst_di_rate,omitempty"`
+	// Slack429ByMethod says which methods the fake refused.
+	Slack429ByMethod map[string]int `json:"slack_429_by_method,omitempty"`
+	Notes            string         `json:"notes,omitempty"`
 }
 
 // signingKey is one key for both fakes' ID tokens (made once: RSA keys are slow to make).
@@ -139,8 +144,9 @@ func capacityFor(rates map[string]ratelimit.Rate, lead time.Duration) capacity {
 			"dnd.setSnooze":     rates[scheduler.RateSlackSnooze].Every(),
 			"users.setPresence": rates[scheduler.RateSlackPresence].Every(),
 		},
-		self: rates[scheduler.RateSelf].Every(),
-		lead: lead,
+		self:        rates[scheduler.RateSelf].Every(),
+		profileUser: rates[scheduler.RateSlackProfileUser].Every(),
+		lead:        lead,
 	}
 }
 
@@ -161,6 +167,7 @@ func run(ctx context.Context, prm params) (result, error) {
 		return result{}, fmt.Errorf("unknown strategy %q", prm.strategy)
 	}
 	t0 := time.Now()
+	var res0 result
 	st := newStats()
 	rng := rand.New(rand.NewPCG(prm.seed, 0))
 
@@ -190,8 +197,8 @@ func run(ctx context.Context, prm params) (result, error) {
 	case "realtime":
 		clk = clock.Real{}
 		b1 := time.Now().Add(prm.warmup).Truncate(time.Second)
-		gen = burstCalendar(prm.seed, b1, &changes)
-		from, to = b1.Add(-time.Second), b1.Add(5*time.Minute)
+		gen = burstCalendar(prm.seed, b1, prm.gap, &changes)
+		from, to = b1.Add(-time.Second), b1.Add(2*prm.gap+prm.gap/2)
 		until = to
 	case "burst":
 		clk = clock.Real{}
@@ -202,18 +209,26 @@ func run(ctx context.Context, prm params) (result, error) {
 		from, to = b, b.Add(time.Second)
 		until = b.Add(time.Duration(prm.people/max(prm.burstRate, 1))*time.Second + 5*time.Second)
 		sizes = func() int { return prm.people }
-		rates[scheduler.RateSlackProfileSet] = ratelimit.Rate{N: prm.burstRate, Per: time.Second}
+		diRate := prm.burstDIRate
+		if diRate <= 0 {
+			diRate = max(prm.burstRate*9/10, 1)
+		}
+		rates[scheduler.RateSlackProfileSet] = ratelimit.Rate{N: diRate, Per: time.Second}
+		res0.BurstDIRate = diRate
 		cfg.slackLimits = map[string]int{"users.profile.set": prm.burstRate, "users.profile.get": 2 * prm.burstRate}
 		cfg.slackWindow = time.Second
 	}
 	cfg.clk, cfg.now = clk, clk.Now
+	ours := prm.strategy == "ours"
+	if !ours {
+		cfg.storeKind = "none"
+	}
 	w, err := newWorld(ctx, cfg)
 	if err != nil {
 		return result{}, err
 	}
 	defer w.close()
 
-	ours := prm.strategy == "ours"
 	if err := w.addPeople(ctx, prm.people, sizes, gen, ours, func(n int) { prm.logf("seeded %d people", n) }); err != nil {
 		return result{}, fmt.Errorf("seed people: %w", err)
 	}
@@ -221,7 +236,8 @@ func run(ctx context.Context, prm params) (result, error) {
 	slices.SortFunc(changes, func(a, b change) int { return a.at.Compare(b.at) })
 	prm.logf("seeded %d people in %d workspaces, %d calendar changes (%.1fs)", len(w.people), countTeams(w.people), len(changes), time.Since(t0).Seconds())
 
-	res := result{Scenario: prm.scenario, Strategy: prm.strategy, People: prm.people, Replicas: 1, Store: prm.storeKind}
+	res := res0
+	res.Scenario, res.Strategy, res.People, res.Replicas, res.Store = prm.scenario, prm.strategy, prm.people, 1, prm.storeKind
 	if !ours {
 		res.Store = "memory"
 	}
@@ -232,13 +248,19 @@ func run(ctx context.Context, prm params) (result, error) {
 	var sched *scheduler.Scheduler
 	var cst *countingStore
 	var runDone chan error
+	var dclk *drivenClock
 	if ours {
 		cst = &countingStore{Store: w.st}
+		schedClock := clk
+		if fake != nil {
+			dclk = &drivenClock{Fake: fake, st: cst}
+			schedClock = dclk
+		}
 		sched, err = scheduler.New(scheduler.Deps{
 			Logger:  errorLogger(),
 			Store:   cst,
 			Vault:   w.vault,
-			Clock:   clk,
+			Clock:   schedClock,
 			Sources: map[string]scheduler.Source{"google": googleSource{w.gc}},
 			Slack:   w.sc,
 			Options: scheduler.Options{Workers: prm.workers, RateLimits: rates, Lead: lead},
@@ -333,7 +355,7 @@ func run(ctx context.Context, prm params) (result, error) {
 
 	switch {
 	case fake != nil && ours: // day, our scheduler
-		d := &fakeDriver{clk: fake, st: cst, sched: sched}
+		d := &fakeDriver{clk: dclk, st: cst, sched: sched}
 		prm.logf("warming up (first syncs) until %s", from.Format("15:04"))
 		if err := d.run(runCtx, from, nextChangeAt, applyChanges, nil); err != nil {
 			return result{}, err
@@ -398,7 +420,8 @@ func run(ctx context.Context, prm params) (result, error) {
 	if ours {
 		attrLead = lead
 	}
-	res.Lag = analyse(w.people, st.writes, attrLead, capacityFor(rates, attrLead), slackMethod, from, to)
+	// Both strategies are held to what the limits allow within our lead of the boundary.
+	res.Lag = analyse(w.people, st.writes, attrLead, capacityFor(rates, lead), slackMethod, from, to)
 	res.Calls = map[string]int{}
 	for m, n := range st.slackCalls {
 		res.Calls["slack."+m] = n
@@ -407,6 +430,7 @@ func run(ctx context.Context, prm params) (result, error) {
 		res.Calls["google."+m] = n
 	}
 	res.Slack429, res.Google429 = st.slack429, st.google429
+	res.Slack429ByMethod = st.slack429By
 	if len(st.slackErrors) > 0 || pushErrs > 0 || pollErrs > 0 {
 		res.Errors = map[string]int{}
 		for k, n := range st.slackErrors {

@@ -90,6 +90,8 @@ type simPerson struct {
 	events      []simEvent
 	transitions []time.Time // sorted: every start, end and change time
 	blocks      [][2]time.Time
+	changeTimes []time.Time
+	changeLog   []string // for LOADSIM_DEBUG
 }
 
 // simEvent is one generated event, with its ID at the fake once added.
@@ -180,6 +182,7 @@ func newWorld(ctx context.Context, cfg worldConfig) (*world, error) {
 	}
 
 	switch cfg.storeKind {
+	case "none": // the reference poller keeps its people in memory
 	case "bolt":
 		st, err := bolt.Open(filepath.Join(cfg.dir, "loadsim.db"), bolt.WithClock(cfg.now))
 		if err != nil {
