@@ -138,9 +138,14 @@ type Options struct {
 	TimeZone string
 
 	// CallLogLimit is how many calls [Server.Calls] keeps, oldest
-	// dropped first (default 10,000). [Server.WaitForCall] counts every
+	// dropped first (default 10,000; negative keeps none, for load tests
+	// that count with OnCall instead). [Server.WaitForCall] counts every
 	// call regardless.
 	CallLogLimit int
+	// OnCall, when set, is called with every request once it is answered,
+	// while the fake's lock is held: it must be quick and must not call the
+	// Server. Load tests use it to keep statistics instead of the call log.
+	OnCall func(Call)
 
 	// SigningKey signs ID tokens (RS256). A 2048-bit key is generated
 	// when nil.
@@ -180,6 +185,7 @@ type Server struct {
 	codes         map[string]*authCode
 	grants        []*grant
 	access        map[string]*accessToken
+	accessKept    int // live access tokens after the last sweep
 	refresh       map[string]*grant
 	syncTokens    map[string]*syncState
 	syncByKey     map[syncState]string
@@ -243,7 +249,7 @@ func New(opts Options) *Server {
 	if opts.ChannelTTL <= 0 {
 		opts.ChannelTTL = 7 * 24 * time.Hour
 	}
-	if opts.CallLogLimit <= 0 {
+	if opts.CallLogLimit == 0 {
 		opts.CallLogLimit = 10000
 	}
 	if opts.PushAttempts <= 0 {
@@ -363,12 +369,16 @@ func (s *Server) handle(pattern, endpoint string, h handlerFunc) {
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
+		var query url.Values
+		if s.opts.CallLogLimit > 0 {
+			query = redact(r)
+		}
 		s.record(Call{
 			Endpoint: endpoint,
 			Method:   r.Method,
 			Path:     r.URL.Path,
 			Account:  info.account,
-			Query:    redact(r),
+			Query:    query,
 			Time:     start,
 			Status:   rec.status,
 		})
@@ -519,10 +529,15 @@ func reasonMessage(reason string) string {
 func (s *Server) record(c Call) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if len(s.calls) >= s.opts.CallLogLimit {
-		s.calls = slices.Delete(s.calls, 0, len(s.calls)-s.opts.CallLogLimit+1)
+	if s.opts.OnCall != nil {
+		s.opts.OnCall(c)
 	}
-	s.calls = append(s.calls, c)
+	if s.opts.CallLogLimit > 0 {
+		if len(s.calls) >= s.opts.CallLogLimit {
+			s.calls = slices.Delete(s.calls, 0, len(s.calls)-s.opts.CallLogLimit+1)
+		}
+		s.calls = append(s.calls, c)
+	}
 	s.callCounts[c.Endpoint]++
 	close(s.callsChanged)
 	s.callsChanged = make(chan struct{})

@@ -23,6 +23,8 @@ type result struct {
 	status int
 	header http.Header
 	body   map[string]any
+	// changed: a write changed the person's status, snooze or presence (Call.Changed)
+	changed bool
 }
 
 func okResult(fields map[string]any) result {
@@ -116,9 +118,12 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 	} else {
 		res = s.dispatch(req)
 	}
-	params := cloneValues(req.params)
-	for _, k := range sensitiveParams {
-		params.Del(k)
+	var params url.Values
+	if !s.opts.NoCallLog {
+		params = cloneValues(req.params)
+		for _, k := range sensitiveParams {
+			params.Del(k)
+		}
 	}
 	s.record(Call{
 		Method: req.method,
@@ -126,8 +131,9 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 		User:   req.user,
 		Params: params,
 		Time:   req.now,
-		Status: res.status,
-		Error:  res.errorCode(),
+		Status:  res.status,
+		Error:   res.errorCode(),
+		Changed: res.changed,
 	})
 	s.mu.Unlock()
 
@@ -212,7 +218,7 @@ func (s *Server) dispatch(req *apiRequest) result {
 	case spec.userOnly && t.kind != userToken, spec.botOnly && t.kind != botToken:
 		return errResult("not_allowed_token_type")
 	}
-	limits := []limit{{key: req.method + "/" + t.teamID, max: s.methodLimit(req.method)}}
+	limits := []limit{{key: req.method + "/" + t.teamID, max: s.methodLimit(req.method), per: s.methodWindow()}}
 	if req.method == "users.profile.set" {
 		limits = append(limits, limit{key: "users.profile.set/user/" + t.teamID + "/" + t.userID, max: s.profileUserLimit()})
 	}
@@ -412,9 +418,12 @@ func (s *Server) usersProfileSet(req *apiRequest, t *token) result {
 	case emoji == "":
 		emoji = ":speech_balloon:" // Slack's default when only text is set
 	}
+	before := Status{Text: p.statusText, Emoji: p.statusEmoji, Expiration: p.statusExp}
 	p.statusText, p.statusEmoji, p.statusExp = text, emoji, exp
 	s.expire(p, req.now) // an expiration in the past clears at once
-	return okResult(map[string]any{"profile": s.profile(p)})
+	res := okResult(map[string]any{"profile": s.profile(p)})
+	res.changed = before != Status{Text: p.statusText, Emoji: p.statusEmoji, Expiration: p.statusExp}
+	return res
 }
 
 // profileFields reads the profile argument: a JSON object (as a JSON body
@@ -506,13 +515,19 @@ func (s *Server) dndSetSnooze(req *apiRequest, t *token) result {
 		return errResult("too_long")
 	}
 	p := s.users[t.userID]
+	s.expire(p, req.now)
+	before := p.snoozeEnd
 	p.snoozeEnd = req.now.Add(time.Duration(minutes) * time.Minute)
-	return okResult(map[string]any{
+	res := okResult(map[string]any{
 		"snooze_enabled":       true,
 		"snooze_endtime":       p.snoozeEnd.Unix(),
 		"snooze_remaining":     remainingSeconds(p.snoozeEnd, req.now),
 		"snooze_is_indefinite": false,
 	})
+	// Snoozes are set in whole minutes: one that ends within the same minute changes nothing
+	// a person would see.
+	res.changed = before.IsZero() || p.snoozeEnd.Sub(before).Abs() >= time.Minute
+	return res
 }
 
 func (s *Server) dndEndSnooze(req *apiRequest, t *token) result {
@@ -522,29 +537,39 @@ func (s *Server) dndEndSnooze(req *apiRequest, t *token) result {
 		return errResult("snooze_not_active")
 	}
 	p.snoozeEnd = time.Time{}
-	return okResult(map[string]any{
+	res := okResult(map[string]any{
 		"dnd_enabled":       false,
 		"next_dnd_start_ts": 1,
 		"next_dnd_end_ts":   1,
 		"snooze_enabled":    false,
 	})
+	res.changed = true
+	return res
 }
 
 func (s *Server) dndEndDnd(req *apiRequest, t *token) result {
-	s.users[t.userID].snoozeEnd = time.Time{}
-	return okResult(nil)
+	p := s.users[t.userID]
+	s.expire(p, req.now)
+	res := okResult(nil)
+	res.changed = !p.snoozeEnd.IsZero()
+	p.snoozeEnd = time.Time{}
+	return res
 }
 
 func (s *Server) usersSetPresence(req *apiRequest, t *token) result {
+	p := s.users[t.userID]
+	before := p.manualAway
 	switch req.params.Get("presence") {
 	case "away":
-		s.users[t.userID].manualAway = true
+		p.manualAway = true
 	case "auto":
-		s.users[t.userID].manualAway = false
+		p.manualAway = false
 	default:
 		return errResult("invalid_presence")
 	}
-	return okResult(nil)
+	res := okResult(nil)
+	res.changed = before != p.manualAway
+	return res
 }
 
 func (s *Server) usersGetPresence(req *apiRequest, t *token) result {

@@ -2,26 +2,27 @@ package slackfake
 
 import "time"
 
-// window is a sliding one-minute log of admitted requests for one key.
+// window is a sliding log of admitted requests for one key.
 type window struct {
 	hits []time.Time
 }
 
-// rateWindow is the length of every Slack rate-limit window.
+// rateWindow is the length of Slack's rate-limit windows (Options.RateWindow can shorten the
+// per-method ones).
 const rateWindow = time.Minute
 
-// check reports whether one more request fits under limit at now, and if not
-// how long until the oldest request that blocks it leaves the window.
-func (w *window) check(limit int, now time.Time) (ok bool, retryAfter time.Duration) {
+// check reports whether one more request fits under limit per window at now, and if not how
+// long until the oldest request that blocks it leaves the window.
+func (w *window) check(limit int, per time.Duration, now time.Time) (ok bool, retryAfter time.Duration) {
 	i := 0
-	for i < len(w.hits) && now.Sub(w.hits[i]) >= rateWindow {
+	for i < len(w.hits) && now.Sub(w.hits[i]) >= per {
 		i++
 	}
 	w.hits = w.hits[i:]
 	if len(w.hits) < limit {
 		return true, 0
 	}
-	return false, w.hits[len(w.hits)-limit].Add(rateWindow).Sub(now)
+	return false, w.hits[len(w.hits)-limit].Add(per).Sub(now)
 }
 
 func (w *window) take(now time.Time) { w.hits = append(w.hits, now) }
@@ -30,6 +31,7 @@ func (w *window) take(now time.Time) { w.hits = append(w.hits, now) }
 type limit struct {
 	key string
 	max int
+	per time.Duration // the window; 0 means rateWindow
 }
 
 // admit checks every limit and, when all allow the request, counts it in
@@ -45,7 +47,11 @@ func (s *Server) admit(now time.Time, limits ...limit) (ok bool, retryAfterSecon
 			w = &window{}
 			s.windows[l.key] = w
 		}
-		if ok, d := w.check(l.max, now); !ok {
+		per := l.per
+		if per <= 0 {
+			per = rateWindow
+		}
+		if ok, d := w.check(l.max, per, now); !ok {
 			secs := int((d + time.Second - 1) / time.Second)
 			return false, max(secs, 1)
 		}
@@ -56,6 +62,14 @@ func (s *Server) admit(now time.Time, limits ...limit) (ok bool, retryAfterSecon
 		}
 	}
 	return true, 0
+}
+
+// methodWindow is the window of the per-method workspace limits.
+func (s *Server) methodWindow() time.Duration {
+	if s.opts.RateWindow > 0 {
+		return s.opts.RateWindow
+	}
+	return rateWindow
 }
 
 // methodLimit is the per-minute limit of method per workspace.

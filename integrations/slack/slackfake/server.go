@@ -132,6 +132,20 @@ type Options struct {
 	// (see DefaultRateLimits). A value <= 0 turns the method's limit off.
 	RateLimits map[string]int
 
+	// RateWindow is the sliding window of the per-method workspace limits in RateLimits. 0
+	// means a minute, as at Slack; a load test that wants "50 a second" sets RateLimits
+	// {"users.profile.set": 50} and RateWindow time.Second.
+	RateWindow time.Duration
+
+	// OnCall, when set, is called with every Web API call once it is answered, in the order
+	// the fake answered them, while the fake's lock is held: it must be quick and must not
+	// call the Server. Load tests use it to keep statistics instead of the call log.
+	OnCall func(Call)
+
+	// NoCallLog keeps no call log (Calls and CallsTo return nothing, WaitForCall waits for
+	// ever): for load tests with millions of calls, with OnCall counting them instead.
+	NoCallLog bool
+
 	// ProfileSetPerUserLimit is the number of users.profile.set calls per
 	// minute allowed for one person. 0 means 10 (Slack's figure); a negative
 	// value turns the per-user limit off.
@@ -288,6 +302,11 @@ type Call struct {
 	Time   time.Time // from the fake clock
 	Status int       // HTTP status returned
 	Error  string    // Slack error code when ok was false, else ""
+	// Changed reports, for a call that writes a person's status, snooze or presence
+	// (users.profile.set, dnd.setSnooze, dnd.endSnooze, dnd.endDnd, users.setPresence),
+	// whether it changed what Slack shows: false for a write that set what was already
+	// there (a redundant write) and for a refused one.
+	Changed bool
 }
 
 // Status is a person's custom status.
@@ -728,6 +747,12 @@ func (s *Server) WaitForCall(ctx context.Context, method string, n int) error {
 
 // record appends to the call log and wakes waiters; s.mu must be held.
 func (s *Server) record(c Call) {
+	if s.opts.OnCall != nil {
+		s.opts.OnCall(c)
+	}
+	if s.opts.NoCallLog {
+		return
+	}
 	s.calls = append(s.calls, c)
 	close(s.changed)
 	s.changed = make(chan struct{})
