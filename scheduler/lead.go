@@ -12,9 +12,11 @@ import (
 // Rate-limit names the scheduler books writes against (config.DefaultRateLimits gives values).
 const (
 	RateSlackProfileSet  = "slack.users.profile.set" // per workspace
+	RateSlackProfileGet  = "slack.users.profile.get" // per workspace: read before a status write
 	RateSlackProfileUser = "slack.profile.user"      // per person's Slack token
 	RateSlackSnooze      = "slack.dnd.setSnooze"     // per workspace
 	RateSlackEndSnooze   = "slack.dnd.endSnooze"     // per workspace
+	RateSlackDNDInfo     = "slack.dnd.info"          // per workspace: read before a snooze
 	RateSlackPresence    = "slack.users.setPresence" // per workspace
 	RateTeamsPresence    = "teams.presence"          // per tenant: presence and status message
 	RateSelf             = "self"                    // the deployment's own pace
@@ -75,15 +77,20 @@ func (s *Scheduler) boundaryBuckets(conns []store.Connection, cur, next presence
 		}
 		switch {
 		case c.Provider == "slack" && s.slack != nil:
+			// A status or a snooze is read before it is written (the person may have set
+			// their own): the read counts against its method's limit in the same run.
 			if next.SlackStatus != cur.SlackStatus && !next.SlackStatus.IsZero() {
 				add(true, RateSlackProfileSet, c.TeamID)
+				add(true, RateSlackProfileGet, c.TeamID)
 				add(true, RateSlackProfileUser, c.ID)
 			}
 			switch {
 			case next.SlackDND.On && next.SlackDND != cur.SlackDND:
 				add(true, RateSlackSnooze, c.TeamID)
+				add(true, RateSlackDNDInfo, c.TeamID)
 			case cur.SlackDND.On && !next.SlackDND.On && cur.SlackDND.Until.After(b):
 				add(false, RateSlackEndSnooze, c.TeamID)
+				add(false, RateSlackDNDInfo, c.TeamID)
 			}
 			if next.SlackPresence.Away != cur.SlackPresence.Away {
 				add(next.SlackPresence.Away, RateSlackPresence, c.TeamID)

@@ -131,6 +131,8 @@ type Scheduler struct {
 // DefaultRateLimits are the limits writes are scheduled against, a tenth under what api-notes.md
 // gives for each (a sliding window is met with jitter to spare):
 //   - slack.users.profile.set: per workspace, Tier 3 (50/min);
+//   - slack.users.profile.get, slack.dnd.info: per workspace, Tier 4 (100/min) and Tier 3
+//     (50/min), the reads before a status or snooze write;
 //   - slack.profile.user: per person's token, Slack's 10 profile updates a minute;
 //   - slack.dnd.setSnooze, slack.dnd.endSnooze, slack.users.setPresence: per workspace, Tier 2 (20/min);
 //   - teams.presence: per tenant, Graph's 1,500 presence requests per 30 s;
@@ -139,6 +141,8 @@ type Scheduler struct {
 func DefaultRateLimits() map[string]ratelimit.Rate {
 	return map[string]ratelimit.Rate{
 		"slack.users.profile.set": {N: 45, Per: time.Minute},
+		"slack.users.profile.get": {N: 90, Per: time.Minute},
+		"slack.dnd.info":          {N: 45, Per: time.Minute},
 		"slack.profile.user":      {N: 9, Per: time.Minute},
 		"slack.dnd.setSnooze":     {N: 18, Per: time.Minute},
 		"slack.dnd.endSnooze":     {N: 18, Per: time.Minute},
