@@ -11,6 +11,7 @@ import (
 
 	"github.com/dontinterrupt/dontinterrupt/integrations/slack/slackfake"
 	"github.com/dontinterrupt/dontinterrupt/internal/clock"
+	"github.com/dontinterrupt/dontinterrupt/internal/presence"
 	"github.com/dontinterrupt/dontinterrupt/internal/ratelimit"
 	"github.com/dontinterrupt/dontinterrupt/internal/store"
 	redisstore "github.com/dontinterrupt/dontinterrupt/internal/store/redis"
@@ -224,4 +225,63 @@ func TestNoLeadWithoutASchedule(t *testing.T) {
 	next := e.process(ada, at(9, 59).Add(30*time.Second))
 	e.wantNoWrites("30 s before the meeting, no schedule")
 	e.wantNext(next, at(10, 0), "next run")
+}
+
+// A snooze written ahead of its boundary runs up to a minute past the block (Slack counts whole
+// minutes from the request): at the block's end it is left to end by itself, with no read and
+// no endSnooze (which, unbooked, would meet the workspace's Tier 2 limit at every 10:30).
+func TestLedSnoozeEndsByItself(t *testing.T) {
+	e := newEnv(t, envOptions{
+		start:  at(9, 50),
+		limits: ratelimit.NewMemory(),
+		rates: map[string]ratelimit.Rate{
+			"slack.dnd.setSnooze": {N: 2, Per: time.Minute},
+			"self":                {N: 100, Per: time.Second},
+		},
+		lead:        time.Minute,
+		lease:       time.Hour,
+		slackLimits: map[string]int{"dnd.setSnooze": 2},
+	})
+	start, end := at(10, 0), at(10, 30)
+	withDND := rules(func(r *presence.Rules) {
+		k := r.Kinds[presence.KindMeeting]
+		k.SlackDND = true
+		r.Kinds[presence.KindMeeting] = k
+	})
+	var people []*person
+	for i, u := range []string{"U0001", "U0002"} {
+		p := e.addPerson(fmt.Sprintf("u-%d", i), fmt.Sprintf("sub-%d", i), u, withDND)
+		e.addEvent(p, meeting(start, end))
+		if err := e.st.MarkDue(e.ctx, p.id, e.clk.Now()); err != nil {
+			t.Fatal(err)
+		}
+		people = append(people, p)
+	}
+	runLoop(t, e)
+	drive(t, e, end.Add(5*time.Minute))
+
+	snoozes := e.sfake.CallsTo("dnd.setSnooze")
+	if len(snoozes) != 2 {
+		t.Fatalf("%d snoozes, want 2:%s", len(snoozes), describe(snoozes))
+	}
+	led := 0
+	for _, c := range snoozes {
+		if c.Status != http.StatusOK || c.Error != "" {
+			t.Fatalf("snooze refused: HTTP %d %q", c.Status, c.Error)
+		}
+		if c.Time.Before(start) {
+			led++
+		}
+	}
+	if led != 1 {
+		t.Errorf("%d snoozes ahead of the boundary, want 1 (one 30 s slot each)", led)
+	}
+	if n := len(e.sfake.CallsTo("dnd.endSnooze")); n != 0 {
+		t.Errorf("%d endSnooze calls at the end, want none", n)
+	}
+	for _, c := range e.sfake.CallsTo("dnd.info") {
+		if !c.Time.Before(end) {
+			t.Errorf("dnd.info at %s, after the block: the snooze ends by itself", c.Time.Format("15:04:05"))
+		}
+	}
 }

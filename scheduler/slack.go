@@ -438,11 +438,19 @@ func (r *slackReconciler) dnd(ctx context.Context, want presence.DesiredState, t
 		}
 		return nil
 	}
+	if sent.IsZero() && ours.On && !ours.Until.After(r.now.Add(time.Minute)) {
+		// Ours ends by itself within the minute Slack rounds to: no read, no write.
+		encodeWritten(ts, slackWritten{})
+		return nil
+	}
 	cur, err := r.api.DND(ctx, r.cred)
 	if err != nil {
 		return err
 	}
-	if cur.On && ((ours.On && cur.Until.Equal(ours.Until)) || (!sent.IsZero() && near(cur.Until, sent))) {
+	// Slack snoozes in whole minutes, so ours may run up to a minute past the block it was
+	// set for (one written ahead of its boundary does): that ends by itself; only one the
+	// block outlives by more (it ended early) is ended.
+	if cur.On && ((ours.On && cur.Until.Equal(ours.Until)) || (!sent.IsZero() && near(cur.Until, sent))) && cur.Until.After(r.now.Add(time.Minute)) {
 		if err := r.api.EndSnooze(ctx, r.cred); err != nil {
 			return err
 		}
