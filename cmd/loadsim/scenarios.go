@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -249,6 +250,7 @@ func run(ctx context.Context, prm params) (result, error) {
 	var cst *countingStore
 	var runDone chan error
 	var dclk *drivenClock
+	var stopping atomic.Bool
 	if ours {
 		cst = &countingStore{Store: w.st}
 		schedClock := clk
@@ -257,7 +259,7 @@ func run(ctx context.Context, prm params) (result, error) {
 			schedClock = dclk
 		}
 		sched, err = scheduler.New(scheduler.Deps{
-			Logger:  errorLogger(),
+			Logger:  errorLogger(&stopping),
 			Store:   cst,
 			Vault:   w.vault,
 			Clock:   schedClock,
@@ -408,6 +410,7 @@ func run(ctx context.Context, prm params) (result, error) {
 		pollWG.Wait()
 		stopMeasure()
 	}
+	stopping.Store(true)
 	cancel()
 	if runDone != nil {
 		<-runDone
