@@ -73,7 +73,10 @@ type result struct {
 	BurstDIRate int     `json:"burst_di_rate,omitempty"`
 	// Slack429ByMethod says which methods the fake refused.
 	Slack429ByMethod map[string]int `json:"slack_429_by_method,omitempty"`
-	Notes            string         `json:"notes,omitempty"`
+	// First429 are the first Slack 429s: time from the start of the measured span, method,
+	// workspace, person.
+	First429 []string `json:"first_429,omitempty"`
+	Notes    string   `json:"notes,omitempty"`
 }
 
 // signingKey is one key for both fakes' ID tokens (made once: RSA keys are slow to make).
@@ -434,6 +437,9 @@ func run(ctx context.Context, prm params) (result, error) {
 	}
 	res.Slack429, res.Google429 = st.slack429, st.google429
 	res.Slack429ByMethod = st.slack429By
+	for _, f := range st.first429 {
+		res.First429 = append(res.First429, fmt.Sprintf("%+.3fs %s %s %s", f.at.Sub(from).Seconds(), f.method, f.team, f.user))
+	}
 	if len(st.slackErrors) > 0 || pushErrs > 0 || pollErrs > 0 {
 		res.Errors = map[string]int{}
 		for k, n := range st.slackErrors {
