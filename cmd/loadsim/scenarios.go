@@ -8,6 +8,9 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"sync"
@@ -20,7 +23,9 @@ import (
 	"github.com/dontinterrupt/dontinterrupt/integrations/google/googlefake"
 	"github.com/dontinterrupt/dontinterrupt/internal/clock"
 	"github.com/dontinterrupt/dontinterrupt/internal/config"
+	"github.com/dontinterrupt/dontinterrupt/internal/presence"
 	"github.com/dontinterrupt/dontinterrupt/internal/ratelimit"
+	"github.com/dontinterrupt/dontinterrupt/internal/store"
 	"github.com/dontinterrupt/dontinterrupt/scheduler"
 )
 
@@ -40,6 +45,7 @@ type params struct {
 	burstDIRate        int
 	interval           time.Duration // the reference poller's
 	gap                time.Duration // realtime: between the two bursts
+	memprofile         string        // a heap profile at the end of the measured span
 	progress           io.Writer
 }
 
@@ -65,6 +71,7 @@ type result struct {
 	WallSeconds     float64 `json:"wall_s"`
 	SetupSeconds    float64 `json:"setup_s"`
 	Steps           int64   `json:"steps,omitempty"`
+	Nudges          int64   `json:"nudges,omitempty"` // lost wake-ups the driver repaired
 	// Burst: first and last write relative to the boundary, and the bound.
 	BurstWrites int     `json:"burst_writes,omitempty"`
 	BurstFirst  float64 `json:"burst_first,omitempty"`
@@ -286,6 +293,11 @@ func run(ctx context.Context, prm params) (result, error) {
 				return result{}, err
 			}
 		}
+		if fake != nil {
+			if err := w.st.CreateUser(ctx, store.User{ID: nudgeUser, Created: clk.Now(), Rules: presence.DefaultRules()}); err != nil {
+				return result{}, err
+			}
+		}
 		runDone = make(chan error, 1)
 		go func() { runDone <- sched.Run(runCtx) }()
 	}
@@ -342,6 +354,13 @@ func run(ctx context.Context, prm params) (result, error) {
 	}
 	stopMeasure := func() {
 		st.on.Store(false)
+		if prm.memprofile != "" {
+			if f, err := os.Create(prm.memprofile); err == nil {
+				runtime.GC()
+				pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+			}
+		}
 		res.CPUSeconds = (cpuTime() - cpu0).Seconds()
 		res.RedisCPUSeconds = w.redisCPU(ctx) - redis0
 		res.WallSeconds = time.Since(wall0).Seconds()
@@ -370,7 +389,7 @@ func run(ctx context.Context, prm params) (result, error) {
 			return result{}, err
 		}
 		stopMeasure()
-		res.Steps = d.steps
+		res.Steps, res.Nudges = d.steps, d.nudges
 	case fake != nil: // day, reference poller: a step per simulated second
 		prm.logf("polling every %s from %s", prm.interval, from.Format("15:04"))
 		fake.Set(from)
