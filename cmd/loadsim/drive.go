@@ -87,16 +87,27 @@ func (t drivenTimer) Reset(d time.Duration) bool {
 // the next outside event (a calendar change, a poll), whichever comes first. Lag is then
 // measured in simulated time: the time the scheduler's work takes is not in it.
 type fakeDriver struct {
-	clk   *drivenClock
-	st    *countingStore
-	sched *scheduler.Scheduler
-	steps int64
+	clk    *drivenClock
+	st     *countingStore
+	sched  *scheduler.Scheduler
+	steps  int64
+	nudges int64
 }
 
-// quiet waits until the scheduler sleeps and returns its next due time (ok false: none).
+// nudgeUser is a person with no connections: waking them wakes the loop, and their run is a
+// no-op.
+const nudgeUser = "u-nudge"
+
+// quiet waits until the scheduler sleeps and returns when it wakes next (ok false: never).
+//
+// One race remains that no outside check can close: a worker's wake-up can make the loop claim
+// and compute its sleep from the clock just before the driver moves it, and the timer is then
+// set from the new time, past a due person. The driver sees that (the loop asleep past its
+// earliest due time) and wakes the loop with a no-op person, without moving the clock.
 func (d *fakeDriver) quiet(ctx context.Context) (time.Time, bool, error) {
 	spins := 0
 	since := time.Now()
+	var lost time.Time
 	for {
 		if err := ctx.Err(); err != nil {
 			return time.Time{}, false, err
@@ -108,13 +119,25 @@ func (d *fakeDriver) quiet(ctx context.Context) (time.Time, bool, error) {
 					return time.Time{}, false, err
 				}
 				now := d.clk.Now()
-				if !dueOK {
+				switch {
+				case !dueOK:
 					return time.Time{}, false, nil
-				}
-				if due.After(now) && deadline.Equal(due) {
+				case due.After(now) && deadline.Equal(due):
 					return due, true, nil
+				case deadline.After(now) && deadline.Before(due):
+					return deadline, true, nil // it wakes early and sleeps again
+				case lost.IsZero():
+					lost = time.Now()
+				case time.Since(lost) > 2*time.Millisecond:
+					d.nudges++
+					lost = time.Time{}
+					if err := d.sched.Wake(ctx, nudgeUser); err != nil {
+						return time.Time{}, false, err
+					}
 				}
 			}
+		} else {
+			lost = time.Time{}
 		}
 		spins++
 		if spins%1000 == 0 && time.Since(since) > 10*time.Second {

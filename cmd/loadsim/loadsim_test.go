@@ -31,7 +31,7 @@ func tinyParams(t *testing.T, redisURL, scenario, strategy string, people int) p
 	return params{
 		scenario: scenario, strategy: strategy, people: people, wsMin: 10, wsMax: 30, seed: 7,
 		storeKind: "redis", redisURL: redisURL, dir: t.TempDir(), workers: 8,
-		lead: 5 * time.Second, warmup: 8 * time.Second, gap: 10 * time.Second,
+		lead: 5 * time.Second, warmup: 15 * time.Second, gap: 10 * time.Second,
 		burstRate: 20, interval: 5 * time.Second, progress: testWriter{t},
 	}
 }

@@ -56,6 +56,7 @@ type flags struct {
 	gap          time.Duration
 	seed         uint64
 	cpuprofile   string
+	memprofile   string
 	jsonOut      string
 	child        string
 }
@@ -82,6 +83,7 @@ func parseFlags(args []string) (flags, error) {
 	fs.DurationVar(&f.interval, "interval", time.Minute, "the reference poller's interval")
 	fs.Uint64Var(&f.seed, "seed", 1, "random seed for calendars and workspaces")
 	fs.StringVar(&f.cpuprofile, "cpuprofile", "", "write a CPU profile of each run to FILE.<scenario>-<strategy>")
+	fs.StringVar(&f.memprofile, "memprofile", "", "write a heap profile at the end of each run's measured span to FILE.<scenario>-<strategy>")
 	fs.StringVar(&f.jsonOut, "json", "", "also write the results as JSON to this file")
 	fs.StringVar(&f.child, "child", "", "internal: run one scenario:strategy in this process and print its result")
 	if err := fs.Parse(args); err != nil {
@@ -166,6 +168,9 @@ func runChild(ctx context.Context, f flags, out io.Writer) error {
 			return err
 		}
 		defer func() { pprof.StopCPUProfile(); pf.Close() }()
+	}
+	if f.memprofile != "" {
+		prm.memprofile = f.memprofile + "." + scenario + "-" + strategy
 	}
 	res, err := run(ctx, prm)
 	if err != nil {

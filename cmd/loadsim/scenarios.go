@@ -8,9 +8,13 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"os"
+	"runtime"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -19,7 +23,9 @@ import (
 	"github.com/dontinterrupt/dontinterrupt/integrations/google/googlefake"
 	"github.com/dontinterrupt/dontinterrupt/internal/clock"
 	"github.com/dontinterrupt/dontinterrupt/internal/config"
+	"github.com/dontinterrupt/dontinterrupt/internal/presence"
 	"github.com/dontinterrupt/dontinterrupt/internal/ratelimit"
+	"github.com/dontinterrupt/dontinterrupt/internal/store"
 	"github.com/dontinterrupt/dontinterrupt/scheduler"
 )
 
@@ -39,6 +45,7 @@ type params struct {
 	burstDIRate        int
 	interval           time.Duration // the reference poller's
 	gap                time.Duration // realtime: between the two bursts
+	memprofile         string        // a heap profile at the end of the measured span
 	progress           io.Writer
 }
 
@@ -64,6 +71,7 @@ type result struct {
 	WallSeconds     float64 `json:"wall_s"`
 	SetupSeconds    float64 `json:"setup_s"`
 	Steps           int64   `json:"steps,omitempty"`
+	Nudges          int64   `json:"nudges,omitempty"` // lost wake-ups the driver repaired
 	// Burst: first and last write relative to the boundary, and the bound.
 	BurstWrites int     `json:"burst_writes,omitempty"`
 	BurstFirst  float64 `json:"burst_first,omitempty"`
@@ -72,7 +80,10 @@ type result struct {
 	BurstDIRate int     `json:"burst_di_rate,omitempty"`
 	// Slack429ByMethod says which methods the fake refused.
 	Slack429ByMethod map[string]int `json:"slack_429_by_method,omitempty"`
-	Notes            string         `json:"notes,omitempty"`
+	// First429 are the first Slack 429s: time from the start of the measured span, method,
+	// workspace, person.
+	First429 []string `json:"first_429,omitempty"`
+	Notes    string   `json:"notes,omitempty"`
 }
 
 // signingKey is one key for both fakes' ID tokens (made once: RSA keys are slow to make).
@@ -249,6 +260,7 @@ func run(ctx context.Context, prm params) (result, error) {
 	var cst *countingStore
 	var runDone chan error
 	var dclk *drivenClock
+	var stopping atomic.Bool
 	if ours {
 		cst = &countingStore{Store: w.st}
 		schedClock := clk
@@ -257,7 +269,7 @@ func run(ctx context.Context, prm params) (result, error) {
 			schedClock = dclk
 		}
 		sched, err = scheduler.New(scheduler.Deps{
-			Logger:  errorLogger(),
+			Logger:  errorLogger(&stopping),
 			Store:   cst,
 			Vault:   w.vault,
 			Clock:   schedClock,
@@ -278,6 +290,11 @@ func run(ctx context.Context, prm params) (result, error) {
 				at = at.Add(time.Duration(rng.IntN(900)) * time.Second)
 			}
 			if err := w.st.MarkDue(ctx, p.id, at); err != nil {
+				return result{}, err
+			}
+		}
+		if fake != nil {
+			if err := w.st.CreateUser(ctx, store.User{ID: nudgeUser, Created: clk.Now(), Rules: presence.DefaultRules()}); err != nil {
 				return result{}, err
 			}
 		}
@@ -337,6 +354,13 @@ func run(ctx context.Context, prm params) (result, error) {
 	}
 	stopMeasure := func() {
 		st.on.Store(false)
+		if prm.memprofile != "" {
+			if f, err := os.Create(prm.memprofile); err == nil {
+				runtime.GC()
+				pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+			}
+		}
 		res.CPUSeconds = (cpuTime() - cpu0).Seconds()
 		res.RedisCPUSeconds = w.redisCPU(ctx) - redis0
 		res.WallSeconds = time.Since(wall0).Seconds()
@@ -365,7 +389,7 @@ func run(ctx context.Context, prm params) (result, error) {
 			return result{}, err
 		}
 		stopMeasure()
-		res.Steps = d.steps
+		res.Steps, res.Nudges = d.steps, d.nudges
 	case fake != nil: // day, reference poller: a step per simulated second
 		prm.logf("polling every %s from %s", prm.interval, from.Format("15:04"))
 		fake.Set(from)
@@ -408,6 +432,7 @@ func run(ctx context.Context, prm params) (result, error) {
 		pollWG.Wait()
 		stopMeasure()
 	}
+	stopping.Store(true)
 	cancel()
 	if runDone != nil {
 		<-runDone
@@ -431,6 +456,9 @@ func run(ctx context.Context, prm params) (result, error) {
 	}
 	res.Slack429, res.Google429 = st.slack429, st.google429
 	res.Slack429ByMethod = st.slack429By
+	for _, f := range st.first429 {
+		res.First429 = append(res.First429, fmt.Sprintf("%+.3fs %s %s %s", f.at.Sub(from).Seconds(), f.method, f.team, f.user))
+	}
 	if len(st.slackErrors) > 0 || pushErrs > 0 || pollErrs > 0 {
 		res.Errors = map[string]int{}
 		for k, n := range st.slackErrors {

@@ -55,6 +55,7 @@ type stats struct {
 	slackCalls  map[string]int
 	slack429    int
 	slack429By  map[string]int
+	first429    []first429
 	slackErrors map[string]int // other refusals, by error code
 	googleCalls map[string]int
 	google429   int // 429 and 403 rate-limit answers
@@ -76,6 +77,9 @@ func (s *stats) slackCall(c slackfake.Call) {
 	case c.Status == http.StatusTooManyRequests:
 		s.slack429++
 		s.slack429By[c.Method]++
+		if len(s.first429) < 10 {
+			s.first429 = append(s.first429, first429{c.Time, c.Method, c.Team, c.User})
+		}
 		return
 	case c.Status != http.StatusOK || c.Error != "":
 		s.slackErrors[c.Method+":"+c.Error]++
@@ -98,6 +102,11 @@ func (s *stats) googleCall(c googlefake.Call) {
 	if c.Status == http.StatusTooManyRequests || (c.Status == http.StatusForbidden && c.Endpoint != googlefake.EndpointToken) {
 		s.google429++
 	}
+}
+
+type first429 struct {
+	at                 time.Time
+	method, team, user string
 }
 
 // personIndex reads the index out of a Slack user ID "U%08d".

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/dontinterrupt/dontinterrupt/integrations/google"
@@ -342,7 +343,25 @@ func fakeEvent(e simEvent) googlefake.Event {
 	}
 }
 
-// discardLogger logs errors only, to stderr, so that a broken run is visible.
-func errorLogger() *slog.Logger {
-	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+// errorLogger logs errors only, to stderr, so that a broken run is visible; once stopping
+// is set (the run is over and its context cancelled) it logs nothing.
+func errorLogger(stopping *atomic.Bool) *slog.Logger {
+	return slog.New(quietHandler{slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}), stopping})
+}
+
+type quietHandler struct {
+	slog.Handler
+	stopping *atomic.Bool
+}
+
+func (h quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return !h.stopping.Load() && h.Handler.Enabled(ctx, l)
+}
+
+func (h quietHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	return quietHandler{h.Handler.WithAttrs(as), h.stopping}
+}
+
+func (h quietHandler) WithGroup(name string) slog.Handler {
+	return quietHandler{h.Handler.WithGroup(name), h.stopping}
 }

@@ -126,11 +126,11 @@ func (s *Server) handleAPI(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	s.record(Call{
-		Method: req.method,
-		Team:   req.team,
-		User:   req.user,
-		Params: params,
-		Time:   req.now,
+		Method:  req.method,
+		Team:    req.team,
+		User:    req.user,
+		Params:  params,
+		Time:    req.now,
 		Status:  res.status,
 		Error:   res.errorCode(),
 		Changed: res.changed,
