@@ -381,7 +381,7 @@ func run(ctx context.Context, prm params) (result, error) {
 	case fake != nil && ours: // day, our scheduler
 		d := &fakeDriver{clk: dclk, st: cst, sched: sched}
 		prm.logf("warming up (first syncs) until %s", from.Format("15:04"))
-		if err := d.run(runCtx, from, nextChangeAt, applyChanges, nil); err != nil {
+		if err := d.run(runCtx, from, nextChangeAt, applyChanges, progress); err != nil {
 			return result{}, err
 		}
 		startMeasure()

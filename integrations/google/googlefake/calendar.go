@@ -195,8 +195,25 @@ func (s *Server) syncTokenLocked(st syncState) string {
 	tok := "CP" + randomToken(24)
 	s.syncTokens[tok] = &st
 	s.syncByKey[st] = tok
+	// Keep the last few tokens of each calendar (list): an older one answers 410
+	// fullSyncRequired, as Google's expired tokens do, and a long run does not keep every
+	// token it ever gave.
+	k := st.kind + "\x00" + st.sub + "\x00" + st.calID
+	recent := append(s.syncRecent[k], tok)
+	if len(recent) > syncTokensKept {
+		old := recent[0]
+		if os := s.syncTokens[old]; os != nil {
+			delete(s.syncByKey, *os)
+		}
+		delete(s.syncTokens, old)
+		recent = recent[1:]
+	}
+	s.syncRecent[k] = recent
 	return tok
 }
+
+// syncTokensKept is how many sync tokens of one calendar (or calendar list) stay valid.
+const syncTokensKept = 8
 
 func parseBoolParam(w http.ResponseWriter, q url.Values, name string) (val, ok bool) {
 	v := q.Get(name)

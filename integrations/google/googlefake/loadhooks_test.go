@@ -2,15 +2,17 @@ package googlefake_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
 
 	"golang.org/x/oauth2"
 	"google.golang.org/api/calendar/v3"
+	"google.golang.org/api/googleapi"
 	"google.golang.org/api/option"
-	"net/http/httptest"
 
 	"github.com/dontinterrupt/dontinterrupt/integrations/google/googlefake"
 )
@@ -65,5 +67,46 @@ func TestIssueGrantAndOnCall(t *testing.T) {
 	}
 	if n := len(f.Calls()); n != 0 {
 		t.Errorf("CallLogLimit -1: the log has %d calls", n)
+	}
+}
+
+// Only the last few sync tokens of a calendar stay valid: an old one answers 410, as Google's
+// expired tokens do.
+func TestOldSyncTokensExpire(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2026, 1, 12, 9, 0, 0, 0, time.UTC)
+	f := googlefake.New(googlefake.Options{Now: func() time.Time { return now }})
+	srv := httptest.NewServer(f)
+	t.Cleanup(srv.Close)
+	f.SetBaseURL(srv.URL)
+	f.AddAccount("sub-1", "ada@sandbox.invalid", "Ada")
+	access, _, _ := f.IssueGrant("sub-1", googlefake.ScopeCalendarReadonly)
+	ctx := context.Background()
+	svc, err := calendar.NewService(ctx, option.WithEndpoint(srv.URL+"/calendar/v3/"),
+		option.WithHTTPClient(oauth2.NewClient(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: access}))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := svc.Events.List("primary").Do()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := list.NextSyncToken
+	tok := first
+	for i := range 10 {
+		f.AddEvent("sub-1", "primary", googlefake.Event{Summary: "x", Start: now.Add(time.Duration(i) * time.Hour), End: now.Add(time.Duration(i)*time.Hour + 30*time.Minute)})
+		list, err := svc.Events.List("primary").SyncToken(tok).Do()
+		if err != nil {
+			t.Fatalf("sync %d with the latest token: %v", i+1, err)
+		}
+		tok = list.NextSyncToken
+	}
+	_, err = svc.Events.List("primary").SyncToken(first).Do()
+	var gerr *googleapi.Error
+	if !errors.As(err, &gerr) || gerr.Code != http.StatusGone {
+		t.Fatalf("sync with a token ten changes old: %v, want 410", err)
+	}
+	if _, err := svc.Events.List("primary").SyncToken(tok).Do(); err != nil {
+		t.Fatalf("the latest token: %v", err)
 	}
 }

@@ -189,6 +189,7 @@ type Server struct {
 	refresh       map[string]*grant
 	syncTokens    map[string]*syncState
 	syncByKey     map[syncState]string
+	syncRecent    map[string][]string // per calendar (list): its live tokens, oldest first
 	pageTokens    map[string]*pageState
 	channels      []*channel
 	faults        []fault
@@ -307,6 +308,7 @@ func New(opts Options) *Server {
 		refresh:      make(map[string]*grant),
 		syncTokens:   make(map[string]*syncState),
 		syncByKey:    make(map[syncState]string),
+		syncRecent:   make(map[string][]string),
 		pageTokens:   make(map[string]*pageState),
 		callCounts:   make(map[string]int),
 		callsChanged: make(chan struct{}),
