@@ -109,8 +109,10 @@ func TestScenariosTiny(t *testing.T) {
 			t.Errorf("the poller wrote %d times, %.2f per block: want set + clear", res.Lag.Writes, res.Lag.PerBlockMean["status"])
 		}
 	})
+	// Not parallel: it runs alone while the parallel subtests above wait for this function to
+	// return (a wall-clock burst of 60 writes is what a race build on a busy 2-core machine
+	// does not keep up with beside three other runs).
 	t.Run("burst/ours", func(t *testing.T) {
-		t.Parallel()
 		res, err := run(ctx, tinyParams(t, db(3), "burst", "ours", 60))
 		if err != nil {
 			t.Fatal(err)
