@@ -225,6 +225,9 @@ func run(ctx context.Context, prm params) (result, error) {
 			diRate = max(prm.burstRate*9/10, 1)
 		}
 		rates[scheduler.RateSlackProfileSet] = ratelimit.Rate{N: diRate, Per: time.Second}
+		// The read before each write is booked with it: at the fake's users.profile.get
+		// limit (twice users.profile.set, as Tier 4 is Tier 3's), a tenth under.
+		rates[scheduler.RateSlackProfileGet] = ratelimit.Rate{N: 2 * diRate, Per: time.Second}
 		res0.BurstDIRate = diRate
 		cfg.slackLimits = map[string]int{"users.profile.set": prm.burstRate, "users.profile.get": 2 * prm.burstRate}
 		cfg.slackWindow = time.Second
