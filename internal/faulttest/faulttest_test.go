@@ -142,11 +142,14 @@ func TestHangEndsWithTheClientsTimeout(t *testing.T) {
 	// The handler returned once the client went away.
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
 	for in.Hanging() != 0 {
-		if ctx.Err() != nil {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
 			t.Fatal("the hanging handler did not return after the client gave up")
 		}
-		time.Sleep(time.Millisecond)
 	}
 	if n := b.served.Load(); n != 0 {
 		t.Errorf("the backend served %d requests, want 0", n)
