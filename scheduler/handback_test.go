@@ -47,19 +47,14 @@ func (s *sharedStore) WatchDue(ctx context.Context, fn func()) {
 	s.mu.Unlock()
 }
 
-// newReplica is a scheduler on st with e's fakes: another replica.
+// newReplica is a scheduler on st with e's fakes: another replica, made like e.s but for the
+// store and options.
 func newReplica(t *testing.T, e *env, st store.Store, o scheduler.Options) *scheduler.Scheduler {
 	t.Helper()
 	o.ResyncInterval = resync
-	s, err := scheduler.New(scheduler.Deps{
-		Logger:  slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Store:   st,
-		Vault:   e.vault,
-		Clock:   e.clk,
-		Sources: map[string]scheduler.Source{"google": googleSource{e.gc}},
-		Slack:   e.sc,
-		Options: o,
-	})
+	d := e.deps
+	d.Store, d.Options = st, o
+	s, err := scheduler.New(d)
 	if err != nil {
 		t.Fatal(err)
 	}

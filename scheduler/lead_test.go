@@ -128,8 +128,10 @@ func checkBurst(t *testing.T, e *env, people []*person, start, end time.Time, ev
 	}
 }
 
-// waitForWhy is waitFor that also looks every few milliseconds (a worker's end is not a timer
-// change) and says, on a timeout, what why says.
+// waitForWhy waits until cond holds, re-checking whenever the fake clock's timers change (a loop
+// going back to sleep) and every few milliseconds (a worker's end is not a timer change), for
+// at most ten seconds; on a timeout it says what why says. waitFor is it with the loop's
+// deadline as the reason.
 func waitForWhy(t *testing.T, e *env, what string, cond func() bool, why func() string) {
 	t.Helper()
 	deadline := time.After(10 * time.Second)

@@ -13,6 +13,7 @@ import (
 	"crypto/rsa"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -1304,19 +1305,10 @@ func (e *env) idle(deadline time.Time) bool {
 // loop resets its timer each time it goes back to sleep), for at most ten seconds.
 func waitFor(t *testing.T, e *env, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.After(10 * time.Second)
-	for {
-		changed := e.clk.TimerChanged()
-		if cond() {
-			return
-		}
-		select {
-		case <-changed:
-		case <-deadline:
-			d, ok := e.clk.NextDeadline()
-			t.Fatalf("timed out waiting for %s (loop deadline %s %v)", what, d, ok)
-		}
-	}
+	waitForWhy(t, e, what, cond, func() string {
+		d, ok := e.clk.NextDeadline()
+		return fmt.Sprintf("loop deadline %s %v", d, ok)
+	})
 }
 
 // --- More boundaries ------------------------------------------------------------------------
